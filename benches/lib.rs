@@ -1,0 +1,1 @@
+//! Benchmarks of AIOS live under `benches/`; run them with `make bench`.

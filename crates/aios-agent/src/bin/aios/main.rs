@@ -1,0 +1,216 @@
+//! `aios`: the AIOS command line. Talks to `aios-agent` over the IPC socket only.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use aios_common::config::{AgentConfig, Loaded};
+use aios_common::ipc::ClientKind;
+use aios_common::ipc::client::{ClientError, IpcClient, RetryPolicy};
+use aios_common::paths;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio::io::AsyncBufReadExt;
+
+/// Command-line client of the AIOS agent.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Agent socket (default: $AIOS_SOCKET, else the config, else $XDG_RUNTIME_DIR/aios-agent.sock).
+    #[arg(long, global = true)]
+    socket: Option<PathBuf>,
+    /// Fail at once instead of retrying for 5 s when the agent is not running.
+    #[arg(long, global = true)]
+    no_wait: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show whether the agent runs, its version, provider and uptime.
+    Status {
+        /// Print the status as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask one question and print the streamed reply.
+    Ask {
+        /// The question (several words are joined with spaces).
+        #[arg(required = true)]
+        text: Vec<String>,
+    },
+    /// Interactive chat in the terminal (the typed fallback without a desktop).
+    Chat,
+    /// Inspect or create the agent config file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the config file path and whether it exists.
+    Path,
+    /// Write a config file with the defaults (mode 0600).
+    Init {
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("aios: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("aios: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Config(cmd) = &cli.command {
+        return config_command(cmd);
+    }
+    let mut client = IpcClient::new(socket_path(cli.socket)?, ClientKind::Cli);
+    if cli.no_wait {
+        client = client.with_retry(RetryPolicy {
+            attempts: 1,
+            ..RetryPolicy::default()
+        });
+    }
+    match cli.command {
+        Command::Status { json } => status(&mut client, json).await,
+        Command::Ask { text } => {
+            ask(&mut client, &text.join(" ")).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Chat => chat(&mut client).await,
+        Command::Config(_) => unreachable!("handled above"),
+    }
+}
+
+/// The same resolution as the agent: flag, `AIOS_SOCKET`, config, runtime dir.
+fn socket_path(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(p) = flag {
+        return Ok(p);
+    }
+    let config_path = paths::agent_config_path()?;
+    let configured = match AgentConfig::load(&config_path) {
+        Ok(loaded) => loaded.config().agent.socket_path.clone(),
+        Err(e) => {
+            eprintln!("aios: warning: {e}; using the default socket path");
+            None
+        }
+    };
+    Ok(paths::socket_path(configured.as_deref())?)
+}
+
+async fn status(client: &mut IpcClient, json: bool) -> anyhow::Result<ExitCode> {
+    let s = client.status().await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+    } else {
+        println!("aios-agent {} (protocol {})", s.agent_version, s.protocol_version);
+        match &s.model {
+            Some(m) => println!("provider: {} ({m})", s.provider),
+            None => println!("provider: {}", s.provider),
+        }
+        println!("uptime:   {}", human_duration(s.uptime_ms));
+        println!("clients:  {}", s.clients);
+        println!("socket:   {}", client.path().display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn ask(client: &mut IpcClient, text: &str) -> Result<(), ClientError> {
+    let mut out = std::io::stdout();
+    client
+        .chat(text, |delta| {
+            let _ = out.write_all(delta.as_bytes());
+            let _ = out.flush();
+        })
+        .await?;
+    println!();
+    Ok(())
+}
+
+async fn chat(client: &mut IpcClient) -> anyhow::Result<ExitCode> {
+    let tty = std::io::stdin().is_terminal();
+    let welcome = client.connect().await?.clone();
+    if tty {
+        println!(
+            "Connected to aios-agent {} at {}. Type a message; /quit or Ctrl-D to leave.",
+            welcome.agent_version,
+            client.path().display()
+        );
+    }
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        if tty {
+            print!("you> ");
+            std::io::stdout().flush()?;
+        }
+        let Some(line) = lines.next_line().await.context("reading standard input")? else {
+            break;
+        };
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if line == "/quit" || line == "/exit" {
+            break;
+        }
+        if tty {
+            print!("aios> ");
+        }
+        match ask(client, line).await {
+            Ok(()) => {}
+            // The agent restarted mid-reply: say so and keep the session; the next
+            // message reconnects.
+            Err(e @ ClientError::Disconnected) => eprintln!("\naios: {e}"),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn config_command(cmd: &ConfigCommand) -> anyhow::Result<ExitCode> {
+    let path = paths::agent_config_path()?;
+    match cmd {
+        ConfigCommand::Path => {
+            let state = match AgentConfig::load(&path) {
+                Ok(Loaded::File(_)) => "exists",
+                Ok(Loaded::Defaults(_)) => "absent: the agent runs on defaults",
+                Err(_) => "invalid: the agent will refuse to start",
+            };
+            println!("{} ({state})", path.display());
+        }
+        ConfigCommand::Init { force } => {
+            if path.exists() && !force {
+                anyhow::bail!("{} exists; pass --force to overwrite it", path.display());
+            }
+            AgentConfig::default().save(&path)?;
+            println!("wrote {}", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn human_duration(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {}s", s / 60, s % 60),
+        _ => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+    }
+}

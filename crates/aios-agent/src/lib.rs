@@ -1,0 +1,37 @@
+//! `aios-agent`: the daemon at the centre of AIOS.
+//!
+//! It owns the public socket every front end talks to (see [`aios_common::ipc`]), the
+//! conversation turn loop, and (as later issues land) the LLM providers and the
+//! `aios-llm` worker, the tool pipeline with policy, confirmation and audit, and the
+//! voice pipeline. Nothing else in the system acts on the computer.
+//!
+//! This crate also builds the `aios` command-line tool, which like every other client
+//! speaks only the IPC protocol.
+
+pub mod router;
+pub mod state;
+mod turn;
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use aios_common::config::AgentConfig;
+use aios_common::ipc::server::{IpcServer, ServerError, ServerOptions};
+
+pub use router::Router;
+pub use state::AgentState;
+
+/// Binds the socket and serves clients until `shutdown` resolves; the socket file is
+/// removed on the way out.
+pub async fn run(
+    config: AgentConfig,
+    socket: &Path,
+    options: ServerOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let server = IpcServer::bind(socket, options)?;
+    let state = Arc::new(AgentState::new(config));
+    server.serve(Arc::new(Router::new(state)), shutdown).await;
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! `aios-agent`: the AIOS daemon. See the library docs for what it owns.
+
+use std::path::PathBuf;
+
+use aios_common::config::{AgentConfig, Loaded, ProviderKind};
+use aios_common::ipc::server::ServerOptions;
+use aios_common::paths;
+use anyhow::Context;
+use clap::Parser;
+use tracing::{info, warn};
+
+/// The AIOS agent daemon: serves the chat, dock and CLI over a Unix socket.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Config file (default: $AIOS_CONFIG, else $XDG_CONFIG_HOME/aios/agent.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Socket path (default: $AIOS_SOCKET, else the config, else $XDG_RUNTIME_DIR/aios-agent.sock).
+    #[arg(long)]
+    socket: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let config_path = match args.config {
+        Some(p) => p,
+        None => paths::agent_config_path().context("locating the config file")?,
+    };
+    let config = match AgentConfig::load(&config_path)? {
+        Loaded::File(c) => {
+            info!(path = %config_path.display(), "config loaded");
+            c
+        }
+        Loaded::Defaults(c) => {
+            info!(path = %config_path.display(), "no config file; running on defaults");
+            c
+        }
+    };
+    if config.provider.kind != ProviderKind::Echo {
+        warn!(
+            configured = config.provider.kind.as_str(),
+            "LLM providers are not in this build yet; answering in echo mode"
+        );
+    }
+    let socket = match args.socket {
+        Some(p) => p,
+        None => paths::socket_path(config.agent.socket_path.as_deref())
+            .context("choosing the socket path")?,
+    };
+
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        aios_agent::run(config, &socket, ServerOptions::default(), shutdown_signal()).await
+    })?;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        warn!("cannot install signal handlers; stop the agent with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM received"),
+        _ = int.recv() => info!("SIGINT received"),
+    }
+}

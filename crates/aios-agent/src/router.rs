@@ -1,0 +1,122 @@
+//! Routes each message type to its handler.
+
+use std::sync::Arc;
+
+use aios_common::ipc::server::{ClientHandle, Handler};
+use aios_common::ipc::{ChatRequest, ErrorCode, ErrorReply, IpcMessage, PROTOCOL_VERSION, StatusReply};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+use crate::state::AgentState;
+use crate::turn;
+
+/// Chat turns one client may queue while one is running.
+const TURN_QUEUE: usize = 16;
+
+/// The agent's [`Handler`]: answers control requests inline and runs each client's
+/// chat turns one after another on a task of that client's own.
+#[derive(Debug, Clone)]
+pub struct Router {
+    state: Arc<AgentState>,
+}
+
+/// Per-connection state: the queue feeding that client's turn task.
+#[derive(Debug)]
+pub struct Session {
+    turns: mpsc::Sender<ChatRequest>,
+    worker: JoinHandle<()>,
+}
+
+impl Router {
+    /// A router over the shared state.
+    pub fn new(state: Arc<AgentState>) -> Self {
+        Self { state }
+    }
+}
+
+impl Handler for Router {
+    type Session = Session;
+
+    fn open(&self, client: &ClientHandle) -> Session {
+        self.state.client_opened();
+        let (turns, mut rx) = mpsc::channel::<ChatRequest>(TURN_QUEUE);
+        let client = client.clone();
+        let worker = tokio::spawn(async move {
+            while let Some(req) = rx.recv().await {
+                if turn::echo(&req, &client).is_err() {
+                    break;
+                }
+            }
+        });
+        Session { turns, worker }
+    }
+
+    async fn handle(&self, session: &mut Session, msg: IpcMessage, client: &ClientHandle) {
+        // A send only fails when the client is already being dropped; nothing to do then.
+        let _ = match msg {
+            IpcMessage::Ping(p) => client.send(IpcMessage::Pong(p)),
+            IpcMessage::StatusRequest(r) => client.send(IpcMessage::StatusReply(StatusReply {
+                request_id: r.request_id,
+                agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+                protocol_version: PROTOCOL_VERSION,
+                provider: self.state.active_provider().as_str().to_owned(),
+                model: None,
+                uptime_ms: self.state.uptime_ms(),
+                clients: self.state.clients(),
+            })),
+            IpcMessage::ChatRequest(req) => {
+                let request_id = req.request_id;
+                debug!(%request_id, chars = req.content.len(), "chat request");
+                match session.turns.try_send(req) {
+                    Ok(()) => Ok(()),
+                    Err(_) => client.send(refuse(
+                        Some(request_id),
+                        ErrorCode::Forbidden,
+                        format!("{TURN_QUEUE} turns are already queued on this connection; wait for a reply"),
+                    )),
+                }
+            }
+            IpcMessage::ConfirmResponse(r) => {
+                // Approvals come only from the aios-confirm child the agent started,
+                // over its private channel; one arriving here is an attack or a bug.
+                warn!(request_id = %r.request_id, client = client.id(), "confirm_response on the public socket refused");
+                client.send(refuse(
+                    Some(r.request_id),
+                    ErrorCode::Forbidden,
+                    "confirmations are never accepted on the agent socket".into(),
+                ))
+            }
+            IpcMessage::Hello(_) => client.send(refuse(
+                None,
+                ErrorCode::InvalidMessage,
+                "hello was already received on this connection".into(),
+            )),
+            other @ (IpcMessage::Welcome(_)
+            | IpcMessage::Pong(_)
+            | IpcMessage::StatusReply(_)
+            | IpcMessage::StreamChunk(_)
+            | IpcMessage::ToolCall(_)
+            | IpcMessage::ToolResult(_)
+            | IpcMessage::ConfirmRequest(_)
+            | IpcMessage::Error(_)) => client.send(refuse(
+                None,
+                ErrorCode::Forbidden,
+                format!("{} is sent by the agent, not to it", other.type_name()),
+            )),
+        };
+    }
+
+    fn close(&self, session: Session, _client: &ClientHandle) {
+        session.worker.abort();
+        self.state.client_closed();
+    }
+}
+
+fn refuse(request_id: Option<uuid::Uuid>, code: ErrorCode, message: String) -> IpcMessage {
+    IpcMessage::Error(ErrorReply {
+        request_id,
+        code,
+        message,
+    })
+}

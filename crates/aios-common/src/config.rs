@@ -1,0 +1,406 @@
+//! The agent's configuration file, `agent.toml`.
+//!
+//! ```toml
+//! [provider]
+//! type = "local"          # local | openai | ollama | anthropic | echo
+//! api_key = ""            # cloud providers only; the file is then kept at mode 0600
+//! model = ""              # provider's model name; empty = the provider's default
+//! base_url = ""           # OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1
+//!
+//! [agent]
+//! socket_path = ""        # empty = $XDG_RUNTIME_DIR/aios-agent.sock
+//! audit_log = ""          # empty = $XDG_STATE_HOME/aios/actions.log
+//! max_destructive_per_minute = 3
+//! confirm_timeout_secs = 60
+//! ```
+//!
+//! Every key is optional. Unknown keys are errors, so a typo never silently falls
+//! back to a default.
+
+use std::fmt;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The whole `agent.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Which language model answers.
+    pub provider: ProviderConfig,
+    /// The daemon's own settings.
+    pub agent: AgentSection,
+}
+
+/// The kind of language-model provider.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    /// The bundled local model in the `aios-llm` worker (works offline).
+    #[default]
+    Local,
+    /// Any OpenAI-compatible endpoint.
+    Openai,
+    /// Ollama's OpenAI-compatible endpoint.
+    Ollama,
+    /// Anthropic's Messages API.
+    Anthropic,
+    /// Repeats the question back; for wiring checks.
+    Echo,
+}
+
+impl ProviderKind {
+    /// The name used in the config and in status output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Local => "local",
+            ProviderKind::Openai => "openai",
+            ProviderKind::Ollama => "ollama",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Echo => "echo",
+        }
+    }
+}
+
+/// An API key. Its `Debug` and `Display` never show the value, so it cannot end up
+/// in a log by accident.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Wraps a key.
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+    /// The key itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// True when no key is set.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"<redacted>\"" })
+    }
+}
+
+/// `[provider]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Provider kind.
+    #[serde(rename = "type")]
+    pub kind: ProviderKind,
+    /// API key for cloud providers.
+    #[serde(skip_serializing_if = "ApiKey::is_empty")]
+    pub api_key: ApiKey,
+    /// Model name; empty means the provider's default.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub model: String,
+    /// Endpoint; empty means the provider's default.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub base_url: String,
+}
+
+/// `[agent]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentSection {
+    /// Socket path; `None` means the default (see [`crate::paths::socket_path`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub socket_path: Option<PathBuf>,
+    /// Audit log path; `None` means `$XDG_STATE_HOME/aios/actions.log`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_log: Option<PathBuf>,
+    /// Destructive tool calls allowed per minute; the rest are refused.
+    pub max_destructive_per_minute: u32,
+    /// Seconds before an unanswered confirmation counts as denied.
+    pub confirm_timeout_secs: u64,
+}
+
+impl Default for AgentSection {
+    fn default() -> Self {
+        Self {
+            socket_path: None,
+            audit_log: None,
+            max_destructive_per_minute: 3,
+            confirm_timeout_secs: 60,
+        }
+    }
+}
+
+/// Why the config could not be loaded or saved.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file exists but cannot be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid: names file, line, column and key.
+    #[error("invalid config {path}:{line}:{column}{key}: {message}\nfix the file or move it away to run on defaults")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// ` (key `x.y`)` or empty.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Writing the file failed.
+    #[error("cannot write config {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Result of [`AgentConfig::load`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Loaded {
+    /// Read from the file.
+    File(AgentConfig),
+    /// No file there: defaults.
+    Defaults(AgentConfig),
+}
+
+impl Loaded {
+    /// The configuration, wherever it came from.
+    pub fn config(&self) -> &AgentConfig {
+        match self {
+            Loaded::File(c) | Loaded::Defaults(c) => c,
+        }
+    }
+}
+
+impl AgentConfig {
+    /// Reads `path`; a missing file gives the defaults.
+    pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Loaded::Defaults(Self::default()));
+            }
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        let config = Self::parse(&text, path)?;
+        if !config.provider.api_key.is_empty() {
+            warn_if_readable_by_others(path);
+        }
+        Ok(Loaded::File(config))
+    }
+
+    /// Parses config text; `path` is only used in error messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|e| {
+            let at = e.span().map_or(0, |s| s.start);
+            let (line, column) = line_col(text, at);
+            ConfigError::Invalid {
+                path: path.to_owned(),
+                line,
+                column,
+                key: key_at(text, at, e.message()).map_or_else(String::new, |k| format!(" (key `{k}`)")),
+                message: e.message().to_owned(),
+            }
+        })?;
+        config.validate(text, path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, text: &str, path: &Path) -> Result<(), ConfigError> {
+        if self.agent.confirm_timeout_secs == 0 {
+            let at = text.find("confirm_timeout_secs").unwrap_or(0);
+            let (line, column) = line_col(text, at);
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                line,
+                column,
+                key: " (key `agent.confirm_timeout_secs`)".into(),
+                message: "must be at least 1 second".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes the config atomically with mode 0600 (it may hold an API key).
+    pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
+        let err = |source| ConfigError::Write {
+            path: path.to_owned(),
+            source,
+        };
+        let text = toml::to_string_pretty(self).map_err(|e| err(std::io::Error::other(e)))?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(err)?;
+        }
+        let tmp = path.with_extension("toml.tmp");
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(err)?;
+        // `mode` only applies to new files; a leftover temp file keeps its mode.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(err)?;
+        file.write_all(text.as_bytes()).map_err(err)?;
+        file.sync_all().map_err(err)?;
+        std::fs::rename(&tmp, path).map_err(err)
+    }
+}
+
+fn warn_if_readable_by_others(path: &Path) {
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{mode:o}"),
+                "config holds an API key but others can read it; run `chmod 600 {}`",
+                path.display()
+            );
+        }
+    }
+}
+
+fn line_col(text: &str, at: usize) -> (usize, usize) {
+    let before = &text[..at.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// The dotted key an error points at: from "unknown field `x`" or from the
+/// `key = value` line at the error, prefixed by the enclosing `[table]`.
+fn key_at(text: &str, at: usize, message: &str) -> Option<String> {
+    let at = at.min(text.len());
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    let line = text[line_start..line_end].trim();
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && l.ends_with(']'))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+    let leaf = if let Some(rest) = message.strip_prefix("unknown field `") {
+        rest.split('`').next().map(str::to_owned)
+    } else if line.starts_with('[') {
+        return Some(line.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+    } else {
+        line.split_once('=').map(|(k, _)| k.trim().trim_matches('"').to_owned())
+    }?;
+    if leaf.is_empty() {
+        return table;
+    }
+    Some(match table {
+        Some(t) if !leaf.contains('.') => format!("{t}.{leaf}"),
+        _ => leaf,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invalid(text: &str) -> String {
+        AgentConfig::parse(text, Path::new("/etc/agent.toml"))
+            .expect_err("must be rejected")
+            .to_string()
+    }
+
+    #[test]
+    fn the_plans_example_parses() {
+        let text = r#"
+[provider]
+type = "openai"
+api_key = "sk-test"
+model = "gpt-4o"
+
+[agent]
+socket_path = "/run/user/1000/aios-agent.sock"
+audit_log = "/var/log/aios/actions.log"
+max_destructive_per_minute = 3
+"#;
+        let c = AgentConfig::parse(text, Path::new("x")).expect("valid");
+        assert_eq!(c.provider.kind, ProviderKind::Openai);
+        assert_eq!(c.provider.api_key.expose(), "sk-test");
+        assert_eq!(c.provider.model, "gpt-4o");
+        assert_eq!(
+            c.agent.socket_path.as_deref(),
+            Some(Path::new("/run/user/1000/aios-agent.sock"))
+        );
+        assert_eq!(c.agent.confirm_timeout_secs, 60, "missing keys take defaults");
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let e = invalid("[agent]\nmax_destructive_per_minute = \"three\"\n");
+        assert!(e.contains("/etc/agent.toml:2:"), "{e}");
+        assert!(e.contains("agent.max_destructive_per_minute"), "{e}");
+
+        let e = invalid("[provider]\ntype = \"local\"\nmodle = \"x\"\n");
+        assert!(e.contains(":3:"), "{e}");
+        assert!(e.contains("provider.modle"), "{e}");
+
+        let e = invalid("[provider]\ntype = \"gpt\"\n");
+        assert!(e.contains(":2:") && e.contains("provider.type"), "{e}");
+
+        let e = invalid("[agnet]\nx = 1\n");
+        assert!(e.contains(":1:") && e.contains("agnet"), "{e}");
+
+        let e = invalid("[agent]\nconfirm_timeout_secs = 0\n");
+        assert!(e.contains(":2:") && e.contains("agent.confirm_timeout_secs"), "{e}");
+
+        let e = invalid("[agent\n");
+        assert!(e.contains(":1:"), "{e}");
+    }
+
+    #[test]
+    fn missing_file_gives_defaults() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let loaded = AgentConfig::load(&tmp.path().join("none.toml")).expect("defaults");
+        assert_eq!(loaded, Loaded::Defaults(AgentConfig::default()));
+    }
+
+    #[test]
+    fn saved_file_is_0600_and_round_trips() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("aios/agent.toml");
+        let mut c = AgentConfig::default();
+        c.provider.kind = ProviderKind::Anthropic;
+        c.provider.api_key = ApiKey::new("sk-secret");
+        c.save(&path).expect("save");
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(AgentConfig::load(&path).expect("load"), Loaded::File(c));
+    }
+
+    #[test]
+    fn api_key_never_shows_in_debug() {
+        let mut c = AgentConfig::default();
+        c.provider.api_key = ApiKey::new("sk-secret");
+        assert!(!format!("{c:?}").contains("sk-secret"));
+    }
+}

@@ -1,0 +1,281 @@
+//! The client side of the protocol, with the reconnect rule of the spec: retry every
+//! 500 ms, up to 10 attempts, then say that the agent is not running.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use tokio::net::UnixStream;
+use tokio_util::codec::Framed;
+use tracing::debug;
+use uuid::Uuid;
+
+use super::{
+    ChatRequest, ClientKind, CodecError, DEFAULT_MAX_FRAME, ErrorReply, Hello, IpcMessage,
+    MessageCodec, PROTOCOL_VERSION, Ping, StatusReply, StatusRequest, Welcome,
+};
+
+/// How hard to try before giving up on the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Pause between attempts.
+    pub interval: Duration,
+    /// Attempts in all (at least 1).
+    pub attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_millis(500),
+            attempts: 10,
+        }
+    }
+}
+
+/// What can go wrong talking to the agent.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nobody answered on the socket.
+    #[error(
+        "aios-agent is not running: nothing answers on {path} after {attempts} attempt(s) ({last}); start it with `make run` or `aios-agent &`"
+    )]
+    NotRunning {
+        /// The socket path tried.
+        path: PathBuf,
+        /// Attempts made.
+        attempts: u32,
+        /// The last connect error.
+        last: std::io::Error,
+    },
+    /// The agent refused the connection (version, permission).
+    #[error("aios-agent refused the connection: {0}")]
+    Rejected(ErrorReply),
+    /// The agent answered a request with an error.
+    #[error("aios-agent: {0}")]
+    Agent(ErrorReply),
+    /// The connection ended in the middle of a request.
+    #[error("aios-agent closed the connection before answering; it may have restarted, try again")]
+    Disconnected,
+    /// The agent sent something this client cannot use.
+    #[error("unexpected {0} message from aios-agent")]
+    Unexpected(&'static str),
+    /// Framing or socket failure.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+}
+
+impl From<std::io::Error> for ClientError {
+    fn from(e: std::io::Error) -> Self {
+        ClientError::Codec(CodecError::Io(e))
+    }
+}
+
+type Conn = Framed<UnixStream, MessageCodec>;
+
+/// A connection to the agent that reconnects by itself.
+///
+/// A request that fails because the agent went away is sent again once on a new
+/// connection when that is safe (`status`, `ping`); a chat turn interrupted mid-reply
+/// reports [`ClientError::Disconnected`] and the next call reconnects.
+#[derive(Debug)]
+pub struct IpcClient {
+    path: PathBuf,
+    kind: ClientKind,
+    retry: RetryPolicy,
+    max_frame: usize,
+    conn: Option<Conn>,
+    welcome: Option<Welcome>,
+}
+
+impl IpcClient {
+    /// A client for the socket at `path`; nothing is connected yet.
+    pub fn new(path: impl Into<PathBuf>, kind: ClientKind) -> Self {
+        Self {
+            path: path.into(),
+            kind,
+            retry: RetryPolicy::default(),
+            max_frame: DEFAULT_MAX_FRAME,
+            conn: None,
+            welcome: None,
+        }
+    }
+
+    /// Replaces the retry policy.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The socket path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The agent's `welcome` from the current connection, if connected.
+    pub fn welcome(&self) -> Option<&Welcome> {
+        self.welcome.as_ref()
+    }
+
+    /// Connects (with retries) unless already connected.
+    pub async fn connect(&mut self) -> Result<&Welcome, ClientError> {
+        if self.conn.is_none() {
+            let (conn, welcome) = self.dial().await?;
+            self.conn = Some(conn);
+            self.welcome = Some(welcome);
+        }
+        self.welcome.as_ref().ok_or(ClientError::Disconnected)
+    }
+
+    /// Drops the current connection; the next call reconnects.
+    pub fn disconnect(&mut self) {
+        self.conn = None;
+        self.welcome = None;
+    }
+
+    async fn dial(&self) -> Result<(Conn, Welcome), ClientError> {
+        let attempts = self.retry.attempts.max(1);
+        let mut attempt = 0;
+        let stream = loop {
+            attempt += 1;
+            match UnixStream::connect(&self.path).await {
+                Ok(s) => break s,
+                Err(e)
+                    if attempt < attempts
+                        && matches!(
+                            e.kind(),
+                            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                        ) =>
+                {
+                    debug!(attempt, error = %e, "agent not reachable yet; retrying");
+                    tokio::time::sleep(self.retry.interval).await;
+                }
+                Err(last) => {
+                    return Err(ClientError::NotRunning {
+                        path: self.path.clone(),
+                        attempts: attempt,
+                        last,
+                    });
+                }
+            }
+        };
+        let mut conn = Framed::new(stream, MessageCodec::new(self.max_frame));
+        conn.send(IpcMessage::Hello(Hello {
+            protocol_version: PROTOCOL_VERSION,
+            client_kind: self.kind,
+        }))
+        .await?;
+        match conn.next().await {
+            Some(Ok(IpcMessage::Welcome(w))) => Ok((conn, w)),
+            Some(Ok(IpcMessage::Error(e))) => Err(ClientError::Rejected(e)),
+            Some(Ok(other)) => Err(ClientError::Unexpected(other.type_name())),
+            Some(Err(e)) => Err(e.into()),
+            None => Err(ClientError::Disconnected),
+        }
+    }
+
+    /// Sends one message, reconnecting once if the agent went away since the last call.
+    pub async fn send(&mut self, msg: &IpcMessage) -> Result<(), ClientError> {
+        self.connect().await?;
+        if let Some(conn) = self.conn.as_mut() {
+            match conn.send(msg).await {
+                Ok(()) => return Ok(()),
+                Err(CodecError::Io(e)) => {
+                    debug!(error = %e, "send failed; reconnecting");
+                    self.disconnect();
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.connect().await?;
+        let conn = self.conn.as_mut().ok_or(ClientError::Disconnected)?;
+        conn.send(msg).await.map_err(Into::into)
+    }
+
+    /// Waits for the next message from the agent. On end of stream or a socket error
+    /// the connection is dropped (the next call reconnects).
+    pub async fn recv(&mut self) -> Result<IpcMessage, ClientError> {
+        let conn = self.conn.as_mut().ok_or(ClientError::Disconnected)?;
+        match conn.next().await {
+            Some(Ok(msg)) => Ok(msg),
+            Some(Err(e)) => {
+                self.disconnect();
+                Err(e.into())
+            }
+            None => {
+                self.disconnect();
+                Err(ClientError::Disconnected)
+            }
+        }
+    }
+
+    /// Asks for the agent's status; retried once on a fresh connection if the old one
+    /// broke, since asking twice is harmless.
+    pub async fn status(&mut self) -> Result<StatusReply, ClientError> {
+        match self.status_once().await {
+            Err(ClientError::Disconnected | ClientError::Codec(CodecError::Io(_))) => {
+                self.status_once().await
+            }
+            other => other,
+        }
+    }
+
+    async fn status_once(&mut self) -> Result<StatusReply, ClientError> {
+        let request_id = Uuid::new_v4();
+        self.send(&IpcMessage::StatusRequest(StatusRequest { request_id }))
+            .await?;
+        loop {
+            match self.recv().await? {
+                IpcMessage::StatusReply(r) if r.request_id == request_id => return Ok(r),
+                IpcMessage::Error(e) if e.request_id == Some(request_id) || e.request_id.is_none() => {
+                    return Err(ClientError::Agent(e));
+                }
+                // Events for other requests (e.g. a turn still streaming) are skipped.
+                _ => {}
+            }
+        }
+    }
+
+    /// Round trip of a `ping`; returns when the matching `pong` arrives.
+    pub async fn ping(&mut self, seq: u64) -> Result<(), ClientError> {
+        self.send(&IpcMessage::Ping(Ping { seq })).await?;
+        loop {
+            match self.recv().await? {
+                IpcMessage::Pong(p) if p.seq == seq => return Ok(()),
+                IpcMessage::Error(e) => return Err(ClientError::Agent(e)),
+                _ => {}
+            }
+        }
+    }
+
+    /// Sends a chat message and calls `on_delta` for each streamed piece of the
+    /// reply; returns the whole reply.
+    pub async fn chat(
+        &mut self,
+        content: &str,
+        mut on_delta: impl FnMut(&str),
+    ) -> Result<String, ClientError> {
+        let request_id = Uuid::new_v4();
+        self.send(&IpcMessage::ChatRequest(ChatRequest {
+            request_id,
+            content: content.to_owned(),
+        }))
+        .await?;
+        let mut reply = String::new();
+        loop {
+            match self.recv().await? {
+                IpcMessage::StreamChunk(c) if c.request_id == request_id => {
+                    on_delta(&c.delta);
+                    reply.push_str(&c.delta);
+                    if c.done {
+                        return Ok(reply);
+                    }
+                }
+                IpcMessage::Error(e) if e.request_id == Some(request_id) || e.request_id.is_none() => {
+                    return Err(ClientError::Agent(e));
+                }
+                _ => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! The AIOS IPC protocol: how every client talks to `aios-agent`.
+//!
+//! AIOS has a star topology: the chat window, the dock, the `aios` CLI and every other
+//! front end talk only to the agent, over one Unix stream socket. This module is the
+//! specification of that protocol and its reference implementation.
+//!
+//! # Transport
+//!
+//! 1. The agent listens on `$XDG_RUNTIME_DIR/aios-agent.sock`; the config key
+//!    `[agent] socket_path` or the environment variable `AIOS_SOCKET` override it.
+//!    With no `XDG_RUNTIME_DIR` (no login session, e.g. CI) it uses
+//!    `/tmp/aios-<uid>/aios-agent.sock` in a directory it creates with mode 0700 and
+//!    refuses to use if another user owns it (see [`crate::paths`]).
+//! 2. The socket file has mode 0600. A stale socket file (nobody answers on it) is
+//!    replaced at start; a live one makes the second agent refuse to start.
+//! 3. On accept the agent reads the peer's credentials (`SO_PEERCRED`); a peer with
+//!    another uid gets an [`ErrorCode::PermissionDenied`] error and is disconnected.
+//!
+//! # Framing
+//!
+//! 4. Every frame is a 4-byte big-endian unsigned length `N` followed by `N` bytes of
+//!    UTF-8 JSON holding one [`IpcMessage`]. The default limit is
+//!    [`DEFAULT_MAX_FRAME`] (1 MiB); a longer length is refused before its body is read.
+//! 5. A message is a JSON object whose `"type"` field names its kind in snake_case
+//!    (`"hello"`, `"chat_request"`, ...) and whose other fields are the payload.
+//!
+//! # Session
+//!
+//! 6. The client's first frame is [`Hello`] with [`PROTOCOL_VERSION`] and its
+//!    [`ClientKind`]. The agent answers [`Welcome`]. Any other first frame gets
+//!    [`ErrorCode::HelloRequired`]; another version gets
+//!    [`ErrorCode::VersionMismatch`]; both close the connection.
+//! 7. Requests carry a `request_id` chosen by the client; every reply to a request
+//!    carries the same id. Replies to one connection's requests keep the order of the
+//!    requests: `ping` → `pong`, `status_request` → `status_reply`,
+//!    `chat_request` → one or more [`StreamChunk`]s, the last with `done: true`.
+//!    Chat turns of one connection run one after another; `ping` and `status` are
+//!    answered while a turn streams.
+//! 8. A frame that cannot be accepted (too long, truncated, not UTF-8, not JSON, an
+//!    unknown `type`, a known type with bad fields) is answered with an
+//!    [`ErrorReply`] naming the [`ErrorCode`] when the socket still takes writes, is
+//!    logged, and closes that connection only. A request the agent understood but
+//!    refuses (e.g. a `confirm_response`, which is never valid on this socket) gets an
+//!    [`ErrorReply`] with its `request_id` and the connection stays open.
+//! 9. Each connection has a bounded outgoing queue. A client that stops reading
+//!    until its queue is full is disconnected, so it can never stall the agent or
+//!    other clients.
+//! 10. Clients reconnect on their own: [`client::IpcClient`] retries every 500 ms, up
+//!     to 10 attempts, then reports that the agent is not running and how to start it.
+
+mod codec;
+pub mod client;
+mod message;
+pub mod server;
+
+pub use codec::{CodecError, FrameDecoder, MessageCodec, decode_message, encode_message};
+pub use message::*;
+
+/// Version of this protocol; bumped on any incompatible change to [`IpcMessage`].
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Default maximum frame body, in bytes (1 MiB).
+pub const DEFAULT_MAX_FRAME: usize = 1024 * 1024;
