@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use aios_common::ipc::server::{ClientHandle, Handler};
-use aios_common::ipc::{ChatRequest, ErrorCode, ErrorReply, IpcMessage, PROTOCOL_VERSION, StatusReply};
+use aios_common::ipc::{
+    ChatRequest, ErrorCode, ErrorReply, IpcMessage, PROTOCOL_VERSION, StatusReply,
+};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
@@ -68,12 +70,14 @@ impl Handler for Router {
             IpcMessage::ChatRequest(req) => {
                 let request_id = req.request_id;
                 debug!(%request_id, chars = req.content.len(), "chat request");
-                match session.turns.try_send(req) {
+                // Waiting here (rather than refusing) is back-pressure on this one
+                // client: its own pipelined requests wait, nobody else does.
+                match session.turns.send(req).await {
                     Ok(()) => Ok(()),
                     Err(_) => client.send(refuse(
                         Some(request_id),
-                        ErrorCode::Forbidden,
-                        format!("{TURN_QUEUE} turns are already queued on this connection; wait for a reply"),
+                        ErrorCode::Internal,
+                        "the turn task of this connection stopped; reconnect".into(),
                     )),
                 }
             }

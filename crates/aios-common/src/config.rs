@@ -87,7 +87,11 @@ impl ApiKey {
 
 impl fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"<redacted>\"" })
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "\"<redacted>\""
+        })
     }
 }
 
@@ -148,7 +152,9 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The file is not valid: names file, line, column and key.
-    #[error("invalid config {path}:{line}:{column}{key}: {message}\nfix the file or move it away to run on defaults")]
+    #[error(
+        "invalid config {path}:{line}:{column}{key}: {message}\nfix the file or move it away to run on defaults"
+    )]
     Invalid {
         /// The file.
         path: PathBuf,
@@ -220,7 +226,8 @@ impl AgentConfig {
                 path: path.to_owned(),
                 line,
                 column,
-                key: key_at(text, at, e.message()).map_or_else(String::new, |k| format!(" (key `{k}`)")),
+                key: key_at(text, at, e.message())
+                    .map_or_else(String::new, |k| format!(" (key `{k}`)")),
                 message: e.message().to_owned(),
             }
         })?;
@@ -307,9 +314,14 @@ fn key_at(text: &str, at: usize, message: &str) -> Option<String> {
     let leaf = if let Some(rest) = message.strip_prefix("unknown field `") {
         rest.split('`').next().map(str::to_owned)
     } else if line.starts_with('[') {
-        return Some(line.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+        return Some(
+            line.trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_owned(),
+        );
     } else {
-        line.split_once('=').map(|(k, _)| k.trim().trim_matches('"').to_owned())
+        line.split_once('=')
+            .map(|(k, _)| k.trim().trim_matches('"').to_owned())
     }?;
     if leaf.is_empty() {
         return table;
@@ -351,7 +363,10 @@ max_destructive_per_minute = 3
             c.agent.socket_path.as_deref(),
             Some(Path::new("/run/user/1000/aios-agent.sock"))
         );
-        assert_eq!(c.agent.confirm_timeout_secs, 60, "missing keys take defaults");
+        assert_eq!(
+            c.agent.confirm_timeout_secs, 60,
+            "missing keys take defaults"
+        );
     }
 
     #[test]
@@ -371,7 +386,10 @@ max_destructive_per_minute = 3
         assert!(e.contains(":1:") && e.contains("agnet"), "{e}");
 
         let e = invalid("[agent]\nconfirm_timeout_secs = 0\n");
-        assert!(e.contains(":2:") && e.contains("agent.confirm_timeout_secs"), "{e}");
+        assert!(
+            e.contains(":2:") && e.contains("agent.confirm_timeout_secs"),
+            "{e}"
+        );
 
         let e = invalid("[agent\n");
         assert!(e.contains(":1:"), "{e}");

@@ -82,18 +82,30 @@ mod tests {
         let b = tempfile::tempdir().expect("tempdir");
         std::fs::write(b.path().join("m.bin"), b"x").expect("write");
         let dirs = vec![a.path().to_owned(), b.path().to_owned()];
-        assert_eq!(find_in("m.bin", &dirs).expect("found"), b.path().join("m.bin"));
+        assert_eq!(
+            find_in("m.bin", &dirs).expect("found"),
+            b.path().join("m.bin")
+        );
         std::fs::write(a.path().join("m.bin"), b"x").expect("write");
-        assert_eq!(find_in("m.bin", &dirs).expect("found"), a.path().join("m.bin"));
+        assert_eq!(
+            find_in("m.bin", &dirs).expect("found"),
+            a.path().join("m.bin")
+        );
     }
 
     #[test]
     fn missing_model_names_every_path_and_the_fix() {
         let a = tempfile::tempdir().expect("tempdir");
-        let err = find_in("ggml-base.bin", &[a.path().to_owned(), PathBuf::from("/nowhere")])
-            .expect_err("missing");
+        let err = find_in(
+            "ggml-base.bin",
+            &[a.path().to_owned(), PathBuf::from("/nowhere")],
+        )
+        .expect_err("missing");
         let msg = err.to_string();
-        assert!(msg.contains(&a.path().join("ggml-base.bin").display().to_string()), "{msg}");
+        assert!(
+            msg.contains(&a.path().join("ggml-base.bin").display().to_string()),
+            "{msg}"
+        );
         assert!(msg.contains("/nowhere/ggml-base.bin"), "{msg}");
         assert!(msg.contains("make models"), "{msg}");
     }
@@ -101,9 +113,14 @@ mod tests {
     #[test]
     fn search_order_is_env_source_tree_data_system() {
         let dirs = search_dirs();
-        let tree = dirs.iter().position(|d| d.ends_with("models") && d.join("../Cargo.toml").exists());
+        let tree = dirs.iter().position(|d| {
+            d.ends_with("models") && d.parent().is_some_and(|p| p.join("Cargo.toml").exists())
+        });
         assert!(tree.is_some(), "source tree models dir in {dirs:?}");
-        assert_eq!(dirs.last().map(PathBuf::as_path), Some(Path::new(SYSTEM_MODELS)));
+        assert_eq!(
+            dirs.last().map(PathBuf::as_path),
+            Some(Path::new(SYSTEM_MODELS))
+        );
         assert!(!dirs.iter().any(|d| d.to_string_lossy().contains("..")));
     }
 }

@@ -227,7 +227,9 @@ impl IpcClient {
         loop {
             match self.recv().await? {
                 IpcMessage::StatusReply(r) if r.request_id == request_id => return Ok(r),
-                IpcMessage::Error(e) if e.request_id == Some(request_id) || e.request_id.is_none() => {
+                IpcMessage::Error(e)
+                    if e.request_id == Some(request_id) || e.request_id.is_none() =>
+                {
                     return Err(ClientError::Agent(e));
                 }
                 // Events for other requests (e.g. a turn still streaming) are skipped.
@@ -271,7 +273,9 @@ impl IpcClient {
                         return Ok(reply);
                     }
                 }
-                IpcMessage::Error(e) if e.request_id == Some(request_id) || e.request_id.is_none() => {
+                IpcMessage::Error(e)
+                    if e.request_id == Some(request_id) || e.request_id.is_none() =>
+                {
                     return Err(ClientError::Agent(e));
                 }
                 _ => {}

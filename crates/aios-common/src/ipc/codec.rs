@@ -188,11 +188,17 @@ impl Decoder for MessageCodec {
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<IpcMessage>, CodecError> {
-        self.frames.decode(src)?.map(|b| decode_message(&b)).transpose()
+        self.frames
+            .decode(src)?
+            .map(|b| decode_message(&b))
+            .transpose()
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<IpcMessage>, CodecError> {
-        self.frames.decode_eof(src)?.map(|b| decode_message(&b)).transpose()
+        self.frames
+            .decode_eof(src)?
+            .map(|b| decode_message(&b))
+            .transpose()
     }
 }
 

@@ -1,5 +1,5 @@
 //! Message types of the IPC protocol. Changing any of them changes the wire format:
-//! the golden tests in `tests/golden.rs` show every change in review.
+//! the golden tests in `golden_tests.rs` show every change in review.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

@@ -48,8 +48,12 @@
 //! 10. Clients reconnect on their own: [`client::IpcClient`] retries every 500 ms, up
 //!     to 10 attempts, then reports that the agent is not running and how to start it.
 
-mod codec;
 pub mod client;
+mod codec;
+#[cfg(test)]
+mod codec_tests;
+#[cfg(test)]
+mod golden_tests;
 mod message;
 pub mod server;
 

@@ -48,10 +48,14 @@ impl Default for ServerOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// Another agent answers on the socket.
-    #[error("another aios-agent is already listening on {0}; stop it first (or set AIOS_SOCKET to another path)")]
+    #[error(
+        "another aios-agent is already listening on {0}; stop it first (or set AIOS_SOCKET to another path)"
+    )]
     AlreadyRunning(PathBuf),
     /// Something that is not a socket sits at the path.
-    #[error("{0} exists and is not a socket; refusing to remove it (move it away or set AIOS_SOCKET)")]
+    #[error(
+        "{0} exists and is not a socket; refusing to remove it (move it away or set AIOS_SOCKET)"
+    )]
     NotASocket(PathBuf),
     /// Binding or preparing the socket failed.
     #[error("cannot listen on {path}: {source}")]
@@ -116,7 +120,10 @@ impl ClientHandle {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => {
                 if !self.cancel.is_cancelled() {
-                    warn!(client = self.id, "client stopped reading; its queue is full, disconnecting it");
+                    warn!(
+                        client = self.id,
+                        "client stopped reading; its queue is full, disconnecting it"
+                    );
                     self.cancel.cancel();
                 }
                 Err(ClientGone)
@@ -331,7 +338,10 @@ impl Connection {
         // grace period, then the connection is cut.
         drop(client);
         let mut write_task = write_task;
-        if tokio::time::timeout(DRAIN_GRACE, &mut write_task).await.is_err() {
+        if tokio::time::timeout(DRAIN_GRACE, &mut write_task)
+            .await
+            .is_err()
+        {
             self.cancel.cancel();
             let _ = write_task.await;
         }
@@ -352,7 +362,10 @@ impl Connection {
                 )
             })?;
         match first {
-            None => Err(ErrorReply::new(ErrorCode::HelloRequired, "closed before hello")),
+            None => Err(ErrorReply::new(
+                ErrorCode::HelloRequired,
+                "closed before hello",
+            )),
             Some(Err(e)) => Err(ErrorReply::new(
                 e.code().unwrap_or(ErrorCode::Internal),
                 e.to_string(),

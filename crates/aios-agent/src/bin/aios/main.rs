@@ -61,7 +61,10 @@ enum ConfigCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("aios: cannot start the async runtime: {e}");
@@ -120,7 +123,10 @@ async fn status(client: &mut IpcClient, json: bool) -> anyhow::Result<ExitCode> 
     if json {
         println!("{}", serde_json::to_string_pretty(&s)?);
     } else {
-        println!("aios-agent {} (protocol {})", s.agent_version, s.protocol_version);
+        println!(
+            "aios-agent {} (protocol {})",
+            s.agent_version, s.protocol_version
+        );
         match &s.model {
             Some(m) => println!("provider: {} ({m})", s.provider),
             None => println!("provider: {}", s.provider),

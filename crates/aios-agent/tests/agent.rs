@@ -1,0 +1,633 @@
+//! End-to-end tests of the agent over its real Unix socket: the protocol's error
+//! handling, concurrency, slow clients, reconnects, peer credentials, and the
+//! `aios-agent` / `aios` binaries themselves.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use aios_common::config::AgentConfig;
+use aios_common::ipc::client::{ClientError, IpcClient, RetryPolicy};
+use aios_common::ipc::server::{ServerError, ServerOptions};
+use aios_common::ipc::{
+    ChatRequest, ClientKind, ErrorCode, Hello, IpcMessage, MessageCodec, PROTOCOL_VERSION, Ping,
+};
+use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use tokio::sync::oneshot;
+use tokio_util::codec::{FramedRead, FramedWrite};
+use uuid::Uuid;
+
+/// Guard against a hang turning into a stuck CI job; not a performance assertion.
+const HANG: Duration = Duration::from_secs(60);
+
+struct InProc {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), ServerError>>,
+}
+
+impl InProc {
+    async fn start(opts: ServerOptions) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("agent.sock");
+        let (stop, rx) = oneshot::channel::<()>();
+        let p = path.clone();
+        let task = tokio::spawn(async move {
+            aios_agent::run(AgentConfig::default(), &p, opts, async {
+                let _ = rx.await;
+            })
+            .await
+        });
+        for _ in 0..200 {
+            if path.exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Self {
+            _dir: dir,
+            path,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let res = tokio::time::timeout(HANG, &mut self.task)
+            .await
+            .expect("server stops");
+        res.expect("join").expect("server ran");
+        assert!(!self.path.exists(), "socket file removed on shutdown");
+    }
+}
+
+fn client(path: &Path) -> IpcClient {
+    IpcClient::new(path, ClientKind::Test)
+}
+
+async fn raw(path: &Path) -> UnixStream {
+    UnixStream::connect(path).await.expect("connect")
+}
+
+async fn write_frame(s: &mut UnixStream, body: &[u8]) {
+    s.write_all(&u32::try_from(body.len()).expect("len").to_be_bytes())
+        .await
+        .expect("write");
+    s.write_all(body).await.expect("write");
+}
+
+/// Reads frames until EOF; returns the bodies. EOF must come: the agent closes.
+async fn read_until_closed(s: &mut UnixStream) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    let mut buf = Vec::new();
+    tokio::time::timeout(HANG, s.read_to_end(&mut buf))
+        .await
+        .expect("agent closes")
+        .ok();
+    let mut rest = &buf[..];
+    while rest.len() >= 4 {
+        let n = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        out.push(serde_json::from_slice(&rest[4..4 + n]).expect("agent sends JSON"));
+        rest = &rest[4 + n..];
+    }
+    out
+}
+
+fn hello() -> Vec<u8> {
+    serde_json::to_vec(&IpcMessage::Hello(Hello {
+        protocol_version: PROTOCOL_VERSION,
+        client_kind: ClientKind::Test,
+    }))
+    .expect("json")
+}
+
+fn assert_error(frames: &[serde_json::Value], code: &str) {
+    let last = frames
+        .last()
+        .unwrap_or_else(|| panic!("no error reply, expected {code}"));
+    assert_eq!(last["type"], "error", "{frames:?}");
+    assert_eq!(last["code"], code, "{frames:?}");
+    assert!(last["message"].as_str().is_some_and(|m| !m.is_empty()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_bad_frame_gets_a_typed_error_and_closes_only_its_connection() {
+    let agent = InProc::start(ServerOptions {
+        max_frame: 4096,
+        ..Default::default()
+    })
+    .await;
+    // A well-behaved client stays connected through all of it.
+    let mut good = client(&agent.path);
+    good.status().await.expect("status");
+
+    let after_hello: [(&[u8], &str); 6] = [
+        (b"\xff\xfe{", "invalid_utf8"),
+        (b"{not json", "invalid_json"),
+        (br#"{"type":"teleport"}"#, "unknown_message_type"),
+        (br#"{"type":"ping","seq":"x"}"#, "invalid_message"),
+        (br#"{"no_type":1}"#, "invalid_json"),
+        (
+            br#"{"type":"chat_request","content":"missing id"}"#,
+            "invalid_message",
+        ),
+    ];
+    for (body, code) in after_hello {
+        let mut s = raw(&agent.path).await;
+        write_frame(&mut s, &hello()).await;
+        write_frame(&mut s, body).await;
+        let frames = read_until_closed(&mut s).await;
+        assert_eq!(frames[0]["type"], "welcome");
+        assert_error(&frames, code);
+        good.status().await.expect("other clients unaffected");
+    }
+
+    // Oversized length: refused before the body is sent.
+    let mut s = raw(&agent.path).await;
+    write_frame(&mut s, &hello()).await;
+    s.write_all(&100_000u32.to_be_bytes()).await.expect("write");
+    assert_error(&read_until_closed(&mut s).await, "frame_too_large");
+
+    // Truncated: half a frame, then the client stops writing.
+    let mut s = raw(&agent.path).await;
+    write_frame(&mut s, &hello()).await;
+    s.write_all(&50u32.to_be_bytes()).await.expect("write");
+    s.write_all(b"{\"type\":").await.expect("write");
+    s.shutdown().await.expect("shutdown write half");
+    assert_error(&read_until_closed(&mut s).await, "truncated_frame");
+
+    // Wrong protocol version, and a first frame that is not hello.
+    let mut s = raw(&agent.path).await;
+    write_frame(
+        &mut s,
+        br#"{"type":"hello","protocol_version":999,"client_kind":"test"}"#,
+    )
+    .await;
+    assert_error(&read_until_closed(&mut s).await, "version_mismatch");
+    let mut s = raw(&agent.path).await;
+    write_frame(&mut s, br#"{"type":"ping","seq":1}"#).await;
+    assert_error(&read_until_closed(&mut s).await, "hello_required");
+
+    // A refused-but-valid message keeps the connection open.
+    let id = Uuid::new_v4();
+    let mut s = raw(&agent.path).await;
+    write_frame(&mut s, &hello()).await;
+    write_frame(
+        &mut s,
+        format!(r#"{{"type":"confirm_response","request_id":"{id}","approved":true}}"#).as_bytes(),
+    )
+    .await;
+    write_frame(&mut s, br#"{"type":"ping","seq":5}"#).await;
+    s.shutdown().await.expect("shutdown");
+    let frames = read_until_closed(&mut s).await;
+    assert_eq!(frames[1]["code"], "forbidden", "{frames:?}");
+    assert_eq!(frames[1]["request_id"], id.to_string());
+    assert_eq!(frames[2], serde_json::json!({"type":"pong","seq":5}));
+
+    let status = good.status().await.expect("status after all the abuse");
+    assert_eq!(status.clients, 1, "bad connections were all closed");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_clients_two_hundred_requests_each_all_answered_in_order() {
+    let agent = InProc::start(ServerOptions::default()).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..50u32 {
+        let path = agent.path.clone();
+        tasks.spawn(async move {
+            let stream = UnixStream::connect(&path).await.expect("connect");
+            let (r, w) = stream.into_split();
+            let mut reader = FramedRead::new(r, MessageCodec::default());
+            let mut writer = FramedWrite::new(w, MessageCodec::default());
+            writer
+                .send(IpcMessage::Hello(Hello {
+                    protocol_version: PROTOCOL_VERSION,
+                    client_kind: ClientKind::Test,
+                }))
+                .await
+                .expect("hello");
+            assert!(matches!(
+                reader.next().await,
+                Some(Ok(IpcMessage::Welcome(_)))
+            ));
+            let ids: Vec<Uuid> = (0..200).map(|_| Uuid::new_v4()).collect();
+            let sent = ids.clone();
+            // Pipelined: all requests go out while replies stream back.
+            let send = tokio::spawn(async move {
+                for (i, id) in sent.iter().enumerate() {
+                    let msg = if i % 2 == 0 {
+                        IpcMessage::ChatRequest(ChatRequest {
+                            request_id: *id,
+                            content: format!("client {c} message {i}"),
+                        })
+                    } else {
+                        IpcMessage::Ping(Ping { seq: i as u64 })
+                    };
+                    writer.send(msg).await.expect("send");
+                }
+                writer
+            });
+            let mut chats = Vec::new();
+            let mut pongs = Vec::new();
+            let mut current = String::new();
+            while chats.len() + pongs.len() < 200 {
+                match reader.next().await.expect("reply").expect("valid frame") {
+                    IpcMessage::StreamChunk(ch) => {
+                        current.push_str(&ch.delta);
+                        if ch.done {
+                            chats.push((ch.request_id, std::mem::take(&mut current)));
+                        }
+                    }
+                    IpcMessage::Pong(p) => pongs.push(p.seq),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            let _writer = send.await.expect("sender");
+            for (k, (id, text)) in chats.iter().enumerate() {
+                let i = 2 * k;
+                assert_eq!(*id, ids[i], "client {c}: turn {i} out of order");
+                assert_eq!(text, &format!("(echo) client {c} message {i}"));
+            }
+            assert_eq!(pongs, (0..200).filter(|i| i % 2 == 1).collect::<Vec<u64>>());
+            c
+        });
+    }
+    let done = tokio::time::timeout(HANG, async {
+        let mut n = 0;
+        while let Some(r) = tasks.join_next().await {
+            r.expect("client task");
+            n += 1;
+        }
+        n
+    })
+    .await
+    .expect("all clients finish");
+    assert_eq!(done, 50);
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_dropped_and_others_keep_flowing() {
+    let agent = InProc::start(ServerOptions {
+        queue_capacity: 64,
+        ..Default::default()
+    })
+    .await;
+    let mut hog = raw(&agent.path).await;
+    write_frame(&mut hog, &hello()).await;
+    // Flood requests and never read a reply.
+    let flood = tokio::spawn(async move {
+        let ping = br#"{"type":"ping","seq":1}"#;
+        for _ in 0..1_000_000 {
+            let mut f = Vec::with_capacity(4 + ping.len());
+            f.extend_from_slice(&u32::try_from(ping.len()).expect("len").to_be_bytes());
+            f.extend_from_slice(ping);
+            if hog.write_all(&f).await.is_err() {
+                return true; // the agent hung up on us
+            }
+        }
+        false
+    });
+    let mut good = client(&agent.path);
+    for seq in 0..200 {
+        good.ping(seq).await.expect("a reading client is served");
+    }
+    let dropped = tokio::time::timeout(HANG, flood)
+        .await
+        .expect("hog is dropped")
+        .expect("task");
+    assert!(
+        dropped,
+        "the agent disconnected the client that never reads"
+    );
+    assert_eq!(good.status().await.expect("status").clients, 1);
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_setup_stale_live_foreign_and_mode() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("s.sock");
+    // A stale socket (its listener is gone) is replaced.
+    drop(std::os::unix::net::UnixListener::bind(&path).expect("bind"));
+    assert!(path.exists());
+    let (stop, rx) = oneshot::channel::<()>();
+    let p = path.clone();
+    let task = tokio::spawn(async move {
+        aios_agent::run(
+            AgentConfig::default(),
+            &p,
+            ServerOptions::default(),
+            async {
+                let _ = rx.await;
+            },
+        )
+        .await
+    });
+    let mut c = client(&path);
+    c.status().await.expect("agent on replaced stale socket");
+    let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // A live socket is not stolen by a second agent.
+    let second = aios_agent::run(
+        AgentConfig::default(),
+        &path,
+        ServerOptions::default(),
+        async {},
+    )
+    .await;
+    assert!(
+        matches!(second, Err(ServerError::AlreadyRunning(_))),
+        "{second:?}"
+    );
+    let _ = stop.send(());
+    task.await.expect("join").expect("ran");
+    // Something that is not a socket is never deleted.
+    std::fs::write(&path, b"precious").expect("write");
+    let res = aios_agent::run(
+        AgentConfig::default(),
+        &path,
+        ServerOptions::default(),
+        async {},
+    )
+    .await;
+    assert!(matches!(res, Err(ServerError::NotASocket(_))), "{res:?}");
+    assert_eq!(std::fs::read(&path).expect("still there"), b"precious");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_gives_a_clear_error_when_no_agent_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut c = client(&dir.path().join("none.sock")).with_retry(RetryPolicy {
+        interval: Duration::from_millis(10),
+        attempts: 3,
+    });
+    let err = c.status().await.expect_err("nobody there");
+    assert!(
+        matches!(err, ClientError::NotRunning { attempts: 3, .. }),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("aios-agent is not running") && msg.contains("start it with"),
+        "{msg}"
+    );
+}
+
+/// A process environment of its own: temp HOME and XDG dirs, no login session.
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for d in ["home", "config", "state", "data"] {
+            std::fs::create_dir(dir.path().join(d)).expect("mkdir");
+        }
+        Self { dir }
+    }
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("agent.sock")
+    }
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("config/aios/agent.toml")
+    }
+    fn cmd(&self, bin: &str) -> Command {
+        let mut c = Command::new(bin);
+        let d = self.dir.path();
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", d.join("home"))
+            .env("XDG_CONFIG_HOME", d.join("config"))
+            .env("XDG_STATE_HOME", d.join("state"))
+            .env("XDG_DATA_HOME", d.join("data"))
+            .env("AIOS_SOCKET", self.socket())
+            .env("RUST_LOG", "info");
+        c
+    }
+    fn agent(&self) -> Child {
+        let child = self
+            .cmd(env!("CARGO_BIN_EXE_aios-agent"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn aios-agent");
+        for _ in 0..500 {
+            if self.socket().exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        child
+    }
+    fn aios(&self, args: &[&str]) -> std::process::Output {
+        self.cmd(env!("CARGO_BIN_EXE_aios"))
+            .args(args)
+            .output()
+            .expect("run aios")
+    }
+}
+
+fn stop(child: &mut Child, sig: nix::sys::signal::Signal) -> String {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, sig).expect("signal");
+    wait_output(child)
+}
+
+fn wait_output(child: &mut Child) -> String {
+    let status = child.wait().expect("wait");
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        std::io::Read::read_to_string(&mut e, &mut err).expect("stderr");
+    }
+    format!("{status}\n{err}")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn cli_status_ask_chat_against_the_real_daemon() {
+    let env = Env::new();
+    let mut agent = env.agent();
+
+    let out = env.aios(&["status"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(
+        s.contains(&format!("aios-agent {}", env!("CARGO_PKG_VERSION"))),
+        "{s}"
+    );
+    assert!(s.contains("provider: echo") && s.contains("uptime:"), "{s}");
+
+    let out = env.aios(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json status");
+    assert_eq!(v["protocol_version"], PROTOCOL_VERSION);
+
+    let out = env.aios(&["ask", "what", "time is it?"]);
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout), "(echo) what time is it?\n");
+
+    let mut chat = env
+        .cmd(env!("CARGO_BIN_EXE_aios"))
+        .arg("chat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("aios chat");
+    std::io::Write::write_all(
+        chat.stdin.as_mut().expect("stdin"),
+        b"first\n\nsecond line\n/quit\nnot sent\n",
+    )
+    .expect("type");
+    let out = chat.wait_with_output().expect("chat ends");
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout), "(echo) first\n(echo) second line\n");
+
+    let log = stop(&mut agent, nix::sys::signal::Signal::SIGINT);
+    assert!(
+        log.contains("running on defaults"),
+        "missing config is reported: {log}"
+    );
+    assert!(
+        log.contains("SIGINT received") && log.contains("socket removed"),
+        "{log}"
+    );
+    assert!(!env.socket().exists());
+
+    let out = env.aios(&["--no-wait", "status"]);
+    assert!(!out.status.success());
+    let e = text(&out.stderr);
+    assert!(
+        e.contains("aios-agent is not running") && e.contains(&env.socket().display().to_string()),
+        "{e}"
+    );
+}
+
+#[test]
+fn client_reconnects_after_the_agent_restarts() {
+    let env = Env::new();
+    let mut agent = env.agent();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let mut c = client(&env.socket());
+    let first = rt.block_on(c.status()).expect("status");
+    let log = stop(&mut agent, nix::sys::signal::Signal::SIGTERM);
+    assert!(log.contains("SIGTERM received"), "{log}");
+    assert!(!env.socket().exists(), "socket removed on SIGTERM");
+
+    // The agent comes back 700 ms later, while the client is still retrying.
+    let (second, mut agent) = std::thread::scope(|scope| {
+        let restarted = scope.spawn(|| {
+            std::thread::sleep(Duration::from_millis(700));
+            env.agent()
+        });
+        let second = rt.block_on(c.status());
+        (second, restarted.join().expect("restart thread"))
+    });
+    let second = second.expect("same client object reconnects");
+    assert_eq!((first.clients, second.clients), (1, 1));
+    assert_eq!(
+        rt.block_on(c.chat("again", |_| {})).expect("chat"),
+        "(echo) again"
+    );
+    stop(&mut agent, nix::sys::signal::Signal::SIGTERM);
+}
+
+#[test]
+fn invalid_config_refuses_to_start_naming_file_line_and_key() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.config().parent().expect("dir")).expect("mkdir");
+    std::fs::write(
+        env.config(),
+        "[provider]\ntype = \"local\"\n\n[agent]\nmax_destructive_per_minute = -1\n",
+    )
+    .expect("write");
+    let out = env
+        .cmd(env!("CARGO_BIN_EXE_aios-agent"))
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let e = text(&out.stderr);
+    assert!(e.contains(&format!("{}:5:", env.config().display())), "{e}");
+    assert!(e.contains("agent.max_destructive_per_minute"), "{e}");
+    assert!(!env.socket().exists(), "no socket for a refused start");
+
+    let out = env.aios(&["config", "path"]);
+    assert!(
+        text(&out.stdout).contains("invalid"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = env.aios(&["config", "init", "--force"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mode = std::fs::metadata(env.config())
+        .expect("meta")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    let mut agent = env.agent();
+    assert!(env.aios(&["status"]).status.success());
+    let log = stop(&mut agent, nix::sys::signal::Signal::SIGTERM);
+    assert!(log.contains("config loaded"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_with_another_uid_is_refused() {
+    use aios_common::ipc::server::check_peer;
+    assert!(check_peer(1000, 1000).is_ok());
+    let reply = check_peer(65534, 1000).expect_err("other uid");
+    assert_eq!(reply.code, ErrorCode::PermissionDenied);
+
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("not root: cannot start a process under another uid; check_peer is tested above");
+        return;
+    }
+    let agent = InProc::start(ServerOptions::default()).await;
+    // Let uid 65534 reach the socket, so the credential check is what stops it
+    // (not the file mode, which would already refuse it).
+    let open = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(open.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(
+        agent.path.parent().expect("dir"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .expect("chmod");
+    std::fs::set_permissions(&agent.path, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let cli = open.path().join("aios");
+    std::fs::copy(env!("CARGO_BIN_EXE_aios"), &cli).expect("copy cli");
+    std::fs::set_permissions(&cli, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = tokio::process::Command::new(&cli)
+        .args(["--no-wait", "--socket"])
+        .arg(&agent.path)
+        .arg("status")
+        .env_clear()
+        .env("HOME", open.path())
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .await
+        .expect("run as nobody");
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("refused") && err.contains("permission_denied") && err.contains("uid 65534"),
+        "{err}"
+    );
+    let mut c = client(&agent.path);
+    c.status().await.expect("the owner is still served");
+    agent.stop().await;
+}

@@ -1,0 +1,218 @@
+//! Golden wire format: every message type, serialised byte for byte. A change here is
+//! a protocol change: bump `PROTOCOL_VERSION` unless old peers still understand it.
+
+use chrono::{TimeZone, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::*;
+use crate::types::*;
+
+fn id() -> Uuid {
+    Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef)
+}
+
+fn golden(msg: IpcMessage, expected: &str) {
+    let text = serde_json::to_string(&msg).expect("serialise");
+    assert_eq!(text, expected, "wire format of {} changed", msg.type_name());
+    let back = decode_message(expected.as_bytes()).expect("golden text decodes");
+    assert_eq!(back, msg);
+    assert!(MESSAGE_TYPES.contains(&msg.type_name()));
+}
+
+const ID: &str = "01234567-89ab-cdef-0123-456789abcdef";
+
+#[test]
+fn hello_and_welcome() {
+    golden(
+        IpcMessage::Hello(Hello {
+            protocol_version: 1,
+            client_kind: ClientKind::Chat,
+        }),
+        r#"{"type":"hello","protocol_version":1,"client_kind":"chat"}"#,
+    );
+    golden(
+        IpcMessage::Welcome(Welcome {
+            protocol_version: 1,
+            agent_version: "0.1.0".into(),
+            max_frame: 1_048_576,
+        }),
+        r#"{"type":"welcome","protocol_version":1,"agent_version":"0.1.0","max_frame":1048576}"#,
+    );
+}
+
+#[test]
+fn ping_pong_status() {
+    golden(
+        IpcMessage::Ping(Ping { seq: 7 }),
+        r#"{"type":"ping","seq":7}"#,
+    );
+    golden(
+        IpcMessage::Pong(Ping { seq: 7 }),
+        r#"{"type":"pong","seq":7}"#,
+    );
+    golden(
+        IpcMessage::StatusRequest(StatusRequest { request_id: id() }),
+        &format!(r#"{{"type":"status_request","request_id":"{ID}"}}"#),
+    );
+    golden(
+        IpcMessage::StatusReply(StatusReply {
+            request_id: id(),
+            agent_version: "0.1.0".into(),
+            protocol_version: 1,
+            provider: "local".into(),
+            model: Some("qwen2.5-coder-0.5b".into()),
+            uptime_ms: 1500,
+            clients: 2,
+        }),
+        &format!(
+            r#"{{"type":"status_reply","request_id":"{ID}","agent_version":"0.1.0","protocol_version":1,"provider":"local","model":"qwen2.5-coder-0.5b","uptime_ms":1500,"clients":2}}"#
+        ),
+    );
+}
+
+#[test]
+fn chat_and_stream() {
+    golden(
+        IpcMessage::ChatRequest(ChatRequest {
+            request_id: id(),
+            content: "list my downloads".into(),
+        }),
+        &format!(r#"{{"type":"chat_request","request_id":"{ID}","content":"list my downloads"}}"#),
+    );
+    golden(
+        IpcMessage::StreamChunk(StreamChunk {
+            request_id: id(),
+            delta: "Here ".into(),
+            done: false,
+        }),
+        &format!(r#"{{"type":"stream_chunk","request_id":"{ID}","delta":"Here ","done":false}}"#),
+    );
+}
+
+#[test]
+fn tool_events() {
+    let call = ToolCall {
+        id: "call_1".into(),
+        name: "file_list".into(),
+        arguments: json!({"path": "/home/user/Downloads"}),
+    };
+    golden(
+        IpcMessage::ToolCall(ToolCallEvent {
+            request_id: id(),
+            call: call.clone(),
+        }),
+        &format!(
+            r#"{{"type":"tool_call","request_id":"{ID}","call":{{"id":"call_1","name":"file_list","arguments":{{"path":"/home/user/Downloads"}}}}}}"#
+        ),
+    );
+    golden(
+        IpcMessage::ToolResult(ToolResultEvent {
+            request_id: id(),
+            result: ToolResult {
+                call_id: "call_1".into(),
+                content: "a.txt\nb.pdf".into(),
+                is_error: false,
+            },
+        }),
+        &format!(
+            r#"{{"type":"tool_result","request_id":"{ID}","result":{{"call_id":"call_1","content":"a.txt\nb.pdf","is_error":false}}}}"#
+        ),
+    );
+    golden(
+        IpcMessage::ConfirmRequest(ConfirmRequest {
+            request_id: id(),
+            call,
+            summary: "List ~/Downloads".into(),
+            requirement: TrustRequirement::DoubleConfirm,
+            content_source: Some("/home/user/notes.txt".into()),
+            timeout_secs: 60,
+        }),
+        &format!(
+            r#"{{"type":"confirm_request","request_id":"{ID}","call":{{"id":"call_1","name":"file_list","arguments":{{"path":"/home/user/Downloads"}}}},"summary":"List ~/Downloads","requirement":"DoubleConfirm","content_source":"/home/user/notes.txt","timeout_secs":60}}"#
+        ),
+    );
+    golden(
+        IpcMessage::ConfirmResponse(ConfirmResponse {
+            request_id: id(),
+            approved: false,
+        }),
+        &format!(r#"{{"type":"confirm_response","request_id":"{ID}","approved":false}}"#),
+    );
+}
+
+#[test]
+fn errors() {
+    golden(
+        IpcMessage::Error(ErrorReply::new(ErrorCode::FrameTooLarge, "too big")),
+        r#"{"type":"error","code":"frame_too_large","message":"too big"}"#,
+    );
+    golden(
+        IpcMessage::Error(ErrorReply {
+            request_id: Some(id()),
+            code: ErrorCode::Forbidden,
+            message: "no".into(),
+        }),
+        &format!(r#"{{"type":"error","request_id":"{ID}","code":"forbidden","message":"no"}}"#),
+    );
+    let codes = [
+        (ErrorCode::FrameTooLarge, "frame_too_large"),
+        (ErrorCode::TruncatedFrame, "truncated_frame"),
+        (ErrorCode::InvalidUtf8, "invalid_utf8"),
+        (ErrorCode::InvalidJson, "invalid_json"),
+        (ErrorCode::UnknownMessageType, "unknown_message_type"),
+        (ErrorCode::InvalidMessage, "invalid_message"),
+        (ErrorCode::HelloRequired, "hello_required"),
+        (ErrorCode::VersionMismatch, "version_mismatch"),
+        (ErrorCode::PermissionDenied, "permission_denied"),
+        (ErrorCode::Forbidden, "forbidden"),
+        (ErrorCode::Internal, "internal"),
+    ];
+    for (code, text) in codes {
+        assert_eq!(serde_json::to_value(code).expect("code"), json!(text));
+    }
+}
+
+#[test]
+fn chat_message_and_audit_entry() {
+    let ts = Utc
+        .with_ymd_and_hms(2026, 11, 25, 12, 0, 0)
+        .single()
+        .expect("valid date");
+    let m = ChatMessage {
+        role: Role::User,
+        content: "hi".into(),
+        trust_level: TrustLevel::User,
+        timestamp: ts,
+    };
+    let text = serde_json::to_string(&m).expect("serialise");
+    assert_eq!(
+        text,
+        r#"{"role":"user","content":"hi","trust_level":"User","timestamp":"2026-11-25T12:00:00Z"}"#
+    );
+    assert_eq!(
+        serde_json::from_str::<ChatMessage>(&text).expect("parse"),
+        m
+    );
+
+    let e = AuditEntry {
+        seq: 0,
+        ts,
+        action: "file_write".into(),
+        args: json!({"path": "/tmp/x"}),
+        trust: TrustLevel::User,
+        approved: true,
+        result: "ok".into(),
+        prev_hash: String::new(),
+        hash: "ab".into(),
+    };
+    let text = serde_json::to_string(&e).expect("serialise");
+    assert_eq!(
+        text,
+        r#"{"seq":0,"ts":"2026-11-25T12:00:00Z","action":"file_write","args":{"path":"/tmp/x"},"trust":"User","approved":true,"result":"ok","prev_hash":"","hash":"ab"}"#
+    );
+    for level in ["User", "System", "WebContent", "Memory"] {
+        let parsed: TrustLevel = serde_json::from_value(json!(level)).expect("trust level");
+        assert_eq!(serde_json::to_value(parsed).expect("back"), json!(level));
+    }
+}
