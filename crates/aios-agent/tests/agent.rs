@@ -631,3 +631,32 @@ async fn a_peer_with_another_uid_is_refused() {
     c.status().await.expect("the owner is still served");
     agent.stop().await;
 }
+
+#[test]
+fn without_a_login_session_the_socket_lives_in_a_private_tmp_dir() {
+    let env = Env::new();
+    let tmp = env.dir.path().join("tmp");
+    std::fs::create_dir(&tmp).expect("mkdir");
+    let uid = nix::unistd::getuid().as_raw();
+    let expected = tmp.join(format!("aios-{uid}")).join("aios-agent.sock");
+    let cmd = |bin: &str| {
+        let mut c = env.cmd(bin);
+        c.env_remove("AIOS_SOCKET").env("TMPDIR", &tmp);
+        c
+    };
+    let mut agent = cmd(env!("CARGO_BIN_EXE_aios-agent"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("agent");
+    let out = cmd(env!("CARGO_BIN_EXE_aios")).arg("status").output().expect("aios");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&expected.display().to_string()));
+    let mode = std::fs::metadata(expected.parent().expect("dir"))
+        .expect("meta")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o700);
+    stop(&mut agent, nix::sys::signal::Signal::SIGTERM);
+    assert!(!expected.exists());
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# `make setup`: installs what the build, the tests and the runtime need, then the
+# ONNX Runtime library and the models. Idempotent: a second run checks and returns.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages. Each issue adds what its part needs, with the reason.
+APT_PACKAGES=(
+  pkg-config        # -sys crates locate C libraries with it
+  ca-certificates   # HTTPS to PyPI and the Debian mirror for `make models`
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "setup: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+    SUDO=(sudo)
+  fi
+  echo "setup: installing ${missing[*]}" >&2
+  "${SUDO[@]}" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Rust components the checks use (rustup is the machine's only toolchain manager).
+for c in rustfmt clippy; do
+  if ! rustup component list --installed 2>/dev/null | grep -q "^$c"; then
+    rustup component add "$c"
+  fi
+done
+
+python3 scripts/install_onnxruntime.py
+python3 scripts/fetch_models.py
