@@ -648,7 +648,10 @@ fn without_a_login_session_the_socket_lives_in_a_private_tmp_dir() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("agent");
-    let out = cmd(env!("CARGO_BIN_EXE_aios")).arg("status").output().expect("aios");
+    let out = cmd(env!("CARGO_BIN_EXE_aios"))
+        .arg("status")
+        .output()
+        .expect("aios");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains(&expected.display().to_string()));
     let mode = std::fs::metadata(expected.parent().expect("dir"))
