@@ -8,6 +8,7 @@
 //! This crate also builds the `aios` command-line tool, which like every other client
 //! speaks only the IPC protocol.
 
+pub mod llm;
 pub mod router;
 pub mod state;
 mod turn;

@@ -6,12 +6,22 @@
 //! api_key = ""            # cloud providers only; the file is then kept at mode 0600
 //! model = ""              # provider's model name; empty = the provider's default
 //! base_url = ""           # OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1
+//! timeout_secs = 30       # a provider silent this long fails the turn
+//! temperature = 0.0       # 0 = greedy, repeatable
+//! max_tokens = 512        # longest reply
+//!
+//! [local]                 # the bundled model (provider type "local")
+//! model = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+//! threads = 0             # 0 = one per core
+//! context_tokens = 4096
 //!
 //! [agent]
 //! socket_path = ""        # empty = $XDG_RUNTIME_DIR/aios-agent.sock
 //! audit_log = ""          # empty = $XDG_STATE_HOME/aios/actions.log
 //! max_destructive_per_minute = 3
 //! confirm_timeout_secs = 60
+//! max_tool_rounds = 8
+//! system_prompt = ""       # empty = the system_prompt.txt installed with AIOS
 //! ```
 //!
 //! Every key is optional. Unknown keys are errors, so a typo never silently falls
@@ -25,11 +35,13 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// The whole `agent.toml`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AgentConfig {
     /// Which language model answers.
     pub provider: ProviderConfig,
+    /// The bundled local model.
+    pub local: LocalConfig,
     /// The daemon's own settings.
     pub agent: AgentSection,
 }
@@ -96,7 +108,7 @@ impl fmt::Debug for ApiKey {
 }
 
 /// `[provider]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProviderConfig {
     /// Provider kind.
@@ -111,7 +123,52 @@ pub struct ProviderConfig {
     /// Endpoint; empty means the provider's default.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub base_url: String,
+    /// Seconds to wait for a provider before the turn fails.
+    pub timeout_secs: u64,
+    /// Sampling temperature; 0 means greedy (repeatable answers).
+    pub temperature: f32,
+    /// Most tokens one model reply may have.
+    pub max_tokens: u32,
 }
+
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        Self {
+            kind: ProviderKind::default(),
+            api_key: ApiKey::default(),
+            model: String::new(),
+            base_url: String::new(),
+            timeout_secs: 30,
+            temperature: 0.0,
+            max_tokens: 512,
+        }
+    }
+}
+
+/// `[local]`: the bundled model in the `aios-llm` worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocalConfig {
+    /// GGUF file name, looked up like every model (see [`crate::models`]).
+    pub model: String,
+    /// Inference threads; 0 means one per CPU core.
+    pub threads: u32,
+    /// Context window in tokens (prompt, history and reply together).
+    pub context_tokens: u32,
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        Self {
+            model: DEFAULT_LOCAL_MODEL.to_owned(),
+            threads: 0,
+            context_tokens: 4096,
+        }
+    }
+}
+
+/// The GGUF the local provider loads unless `[local] model` says otherwise.
+pub const DEFAULT_LOCAL_MODEL: &str = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
 
 /// `[agent]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +184,11 @@ pub struct AgentSection {
     pub max_destructive_per_minute: u32,
     /// Seconds before an unanswered confirmation counts as denied.
     pub confirm_timeout_secs: u64,
+    /// Most model → tools → model rounds in one turn.
+    pub max_tool_rounds: u32,
+    /// System prompt file; `None` means the `system_prompt.txt` installed with AIOS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_prompt: Option<PathBuf>,
 }
 
 impl Default for AgentSection {
@@ -136,6 +198,8 @@ impl Default for AgentSection {
             audit_log: None,
             max_destructive_per_minute: 3,
             confirm_timeout_secs: 60,
+            max_tool_rounds: 8,
+            system_prompt: None,
         }
     }
 }
@@ -178,7 +242,7 @@ pub enum ConfigError {
 }
 
 /// Result of [`AgentConfig::load`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Loaded {
     /// Read from the file.
     File(AgentConfig),

@@ -1,7 +1,40 @@
 //! `aios-llm`: the local language model, in a worker process of its own.
 //!
-//! whisper-rs and llama-cpp-2 each vendor ggml and cannot be linked into one binary, so
-//! the local model runs here, supervised by the agent over a private channel. It will
-//! own loading the GGUF, the chat template, the KV prefix cache and tool-call parsing.
+//! whisper-rs and llama-cpp-2 each vendor ggml and cannot be linked into one binary,
+//! so the local model runs in the `aios-llm` executable, started and supervised by
+//! `aios-agent`. This library is what both sides share: the worker protocol below,
+//! the prompt rendering for tool use, and the tool-call parser. The engine itself
+//! (llama.cpp) is only in the binary (feature `engine`).
 //!
-//! Built by the agent-brain issue.
+//! # Worker protocol
+//!
+//! 1. The agent starts `aios-llm --model FILE [--threads N] [--context N]` with piped
+//!    stdin and stdout. Those two pipes are the only channel: nobody else can talk to
+//!    the worker. The worker logs to stderr.
+//! 2. Every message is one line of JSON (`\n`-terminated), tagged by `"type"`:
+//!    [`WorkerRequest`] on stdin, [`WorkerEvent`] on stdout.
+//! 3. After loading the model the worker sends `ready` (model name, context size,
+//!    threads, load time). A model that cannot be loaded gives an `error` with code
+//!    `model_missing` or `model_corrupt` naming the file and `make models`, and the
+//!    worker exits with status 2.
+//! 4. `warm` decodes a conversation prefix (the system prompt with the tool schemas)
+//!    into the KV cache and answers `warmed` with its token count, so the first
+//!    question only pays for its own tokens.
+//! 5. `generate` runs one request at a time. The worker reuses the longest common
+//!    token prefix between the new prompt and what its KV cache holds (system prompt,
+//!    earlier turns, its own earlier replies) and prefills only the rest. It streams
+//!    `delta` events with reply text, holding back text that may be the start of a
+//!    tool call, then one `tool_call` event per call parsed from the reply
+//!    (`<tool_call>` tags, a fenced JSON block, or bare JSON), then `done` with the
+//!    [`Stats`] (prompt tokens, reused tokens, prefilled tokens, timings).
+//! 6. `cancel` with the request id stops a running generation at the next token;
+//!    `done` then has stop reason `cancelled`.
+//! 7. Any failure of a request gives `error` with the request id and a
+//!    [`WorkerErrorCode`]; the worker keeps serving. End of stdin makes it exit, so it
+//!    never outlives the agent.
+
+pub mod prompt;
+pub mod protocol;
+pub mod toolcall;
+
+pub use protocol::*;

@@ -1,0 +1,429 @@
+//! llama.cpp behind the worker protocol: model loading, the KV prefix cache and
+//! generation with streamed, tool-call-aware output.
+
+use std::collections::VecDeque;
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::sync::mpsc::Receiver;
+use std::time::Instant;
+
+use aios_llm::prompt::template_messages;
+use aios_llm::toolcall::{may_be_call, parse_reply, streamable_prefix};
+use aios_llm::{
+    Message, Sampling, Stats, Stop, ToolSpec, WorkerErrorCode, WorkerEvent, WorkerRequest,
+};
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use tracing::{debug, info, warn};
+
+use crate::Out;
+
+/// Tokens decoded per llama.cpp batch during prefill.
+const BATCH: usize = 512;
+
+pub(crate) struct Backend(LlamaBackend);
+
+impl Backend {
+    pub(crate) fn init() -> Result<Self, String> {
+        llama_cpp_2::send_logs_to_tracing(
+            llama_cpp_2::LogOptions::default().with_logs_enabled(false),
+        );
+        LlamaBackend::init().map(Self).map_err(|e| e.to_string())
+    }
+
+    pub(crate) fn load(&self, path: &Path) -> Result<Loaded<'_>, (WorkerErrorCode, String)> {
+        if !path.is_file() {
+            return Err((
+                WorkerErrorCode::ModelMissing,
+                format!(
+                    "model file {} does not exist; run `make models`",
+                    path.display()
+                ),
+            ));
+        }
+        let started = Instant::now();
+        let model = LlamaModel::load_from_file(&self.0, path, &LlamaModelParams::default()).map_err(|e| {
+            (
+                WorkerErrorCode::ModelCorrupt,
+                format!("cannot load {} ({e}); the file is damaged or not a GGUF model: delete it and run `make models`", path.display()),
+            )
+        })?;
+        let template = model.chat_template(None).map_err(|e| {
+            (
+                WorkerErrorCode::ModelCorrupt,
+                format!("{} has no usable chat template: {e}", path.display()),
+            )
+        })?;
+        let load_ms = started.elapsed().as_secs_f64() * 1000.0;
+        info!(model = %path.display(), load_ms, "model loaded");
+        Ok(Loaded {
+            backend: &self.0,
+            model,
+            template,
+            load_ms,
+        })
+    }
+}
+
+pub(crate) struct Loaded<'b> {
+    backend: &'b LlamaBackend,
+    model: LlamaModel,
+    template: LlamaChatTemplate,
+    load_ms: f64,
+}
+
+impl Loaded<'_> {
+    pub(crate) fn load_ms(&self) -> f64 {
+        self.load_ms
+    }
+
+    pub(crate) fn engine(&self, n_ctx: u32, threads: u32) -> Result<Engine<'_>, String> {
+        let threads = i32::try_from(threads).unwrap_or(2);
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(n_ctx))
+            .with_n_batch(BATCH as u32)
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads);
+        let ctx = self
+            .model
+            .new_context(self.backend, params)
+            .map_err(|e| format!("cannot create a context: {e}"))?;
+        Ok(Engine {
+            model: &self.model,
+            template: &self.template,
+            ctx,
+            cached: Vec::new(),
+            pending: VecDeque::new(),
+        })
+    }
+}
+
+pub(crate) struct Engine<'m> {
+    model: &'m LlamaModel,
+    template: &'m LlamaChatTemplate,
+    ctx: LlamaContext<'m>,
+    /// Exactly the tokens in the KV cache (sequence 0), in order.
+    cached: Vec<LlamaToken>,
+    /// Requests that arrived during a generation.
+    pending: VecDeque<WorkerRequest>,
+}
+
+type Inbox = Receiver<Result<WorkerRequest, String>>;
+
+impl Engine<'_> {
+    pub(crate) fn n_ctx(&self) -> u32 {
+        self.ctx.n_ctx()
+    }
+
+    pub(crate) fn serve(&mut self, rx: &Inbox, out: &mut Out) {
+        loop {
+            let req = match self.pending.pop_front() {
+                Some(r) => r,
+                None => match rx.recv() {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(e)) => {
+                        out.send(&WorkerEvent::Error {
+                            id: None,
+                            code: WorkerErrorCode::BadRequest,
+                            message: e,
+                        });
+                        continue;
+                    }
+                    Err(_) => return,
+                },
+            };
+            match req {
+                WorkerRequest::Warm { messages, tools } => match self.warm(&messages, &tools) {
+                    Ok(ev) => out.send(&ev),
+                    Err((code, message)) => out.send(&WorkerEvent::Error {
+                        id: None,
+                        code,
+                        message,
+                    }),
+                },
+                WorkerRequest::Generate {
+                    id,
+                    messages,
+                    tools,
+                    sampling,
+                } => {
+                    if let Err((code, message)) =
+                        self.generate(id, &messages, &tools, sampling, rx, out)
+                    {
+                        warn!(id, "{message}");
+                        out.send(&WorkerEvent::Error {
+                            id: Some(id),
+                            code,
+                            message,
+                        });
+                    }
+                }
+                WorkerRequest::Cancel { .. } => {}
+            }
+        }
+    }
+
+    fn render(
+        &self,
+        messages: &[Message],
+        tools: &[ToolSpec],
+        add_assistant: bool,
+    ) -> Result<String, (WorkerErrorCode, String)> {
+        let chat = template_messages(messages, tools)
+            .into_iter()
+            .map(|(role, content)| LlamaChatMessage::new(role.to_owned(), content))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                (
+                    WorkerErrorCode::BadRequest,
+                    format!("message contains a NUL byte: {e}"),
+                )
+            })?;
+        self.model
+            .apply_chat_template(self.template, &chat, add_assistant)
+            .map_err(|e| {
+                (
+                    WorkerErrorCode::Inference,
+                    format!("chat template failed: {e}"),
+                )
+            })
+    }
+
+    fn tokenize(&self, text: &str) -> Vec<LlamaToken> {
+        // The template already wrote the special tokens as text; parse them.
+        self.model.vocab().tokenize(text.as_bytes(), false, true)
+    }
+
+    fn warm(
+        &mut self,
+        messages: &[Message],
+        tools: &[ToolSpec],
+    ) -> Result<WorkerEvent, (WorkerErrorCode, String)> {
+        let prompt = self.render(messages, tools, false)?;
+        let tokens = self.tokenize(&prompt);
+        let started = Instant::now();
+        let (_, prefilled) = self.sync_prefix(&tokens, false)?;
+        Ok(WorkerEvent::Warmed {
+            prefix_tokens: tokens.len() as u32,
+            prefill_tokens: prefilled as u32,
+            prefill_ms: started.elapsed().as_secs_f64() * 1000.0,
+        })
+    }
+
+    /// Makes the KV cache hold exactly `tokens`, decoding only what differs from what
+    /// it holds. With `need_logits` the last token is decoded afresh so sampling has
+    /// its logits. Returns (reused, decoded).
+    fn sync_prefix(
+        &mut self,
+        tokens: &[LlamaToken],
+        need_logits: bool,
+    ) -> Result<(usize, usize), (WorkerErrorCode, String)> {
+        let mut keep = self
+            .cached
+            .iter()
+            .zip(tokens)
+            .take_while(|(a, b)| a == b)
+            .count();
+        if need_logits && keep == tokens.len() {
+            keep = keep.saturating_sub(1);
+        }
+        if keep < self.cached.len() {
+            let cleared = self
+                .ctx
+                .clear_kv_cache_seq(Some(0), Some(keep as u32), None)
+                .map_err(|e| (WorkerErrorCode::Inference, e.to_string()))?;
+            if !cleared {
+                // Some caches cannot drop a tail; start over.
+                self.ctx.clear_kv_cache();
+                keep = 0;
+            }
+            self.cached.truncate(keep);
+        }
+        let todo = &tokens[keep..];
+        let mut batch = LlamaBatch::new(BATCH, 1);
+        for (chunk_no, chunk) in todo.chunks(BATCH).enumerate() {
+            batch.clear();
+            let base = keep + chunk_no * BATCH;
+            let last_chunk = base + chunk.len() == tokens.len();
+            for (i, t) in chunk.iter().enumerate() {
+                let logits = need_logits && last_chunk && i + 1 == chunk.len();
+                batch
+                    .add(*t, (base + i) as i32, &[0], logits)
+                    .map_err(|e| (WorkerErrorCode::Inference, e.to_string()))?;
+            }
+            self.ctx.decode(&mut batch).map_err(|e| {
+                // The cache may now hold part of the chunk: forget it all.
+                (WorkerErrorCode::Inference, format!("decode failed: {e}"))
+            })?;
+            self.cached.extend_from_slice(chunk);
+        }
+        Ok((keep, todo.len()))
+    }
+
+    fn generate(
+        &mut self,
+        id: u64,
+        messages: &[Message],
+        tools: &[ToolSpec],
+        sampling: Sampling,
+        rx: &Inbox,
+        out: &mut Out,
+    ) -> Result<(), (WorkerErrorCode, String)> {
+        let received = Instant::now();
+        let prompt = self.render(messages, tools, true)?;
+        let tokens = self.tokenize(&prompt);
+        let n_ctx = self.ctx.n_ctx() as usize;
+        let max_tokens = sampling.max_tokens.max(1) as usize;
+        if tokens.len() + max_tokens > n_ctx {
+            return Err((
+                WorkerErrorCode::ContextTooLong,
+                format!(
+                    "prompt of {} tokens plus a reply of up to {max_tokens} exceeds the {n_ctx}-token context",
+                    tokens.len()
+                ),
+            ));
+        }
+        let prefill_started = Instant::now();
+        let (cached, prefilled) = match self.sync_prefix(&tokens, true) {
+            Ok(r) => r,
+            Err(e) => {
+                self.reset();
+                return Err(e);
+            }
+        };
+        let prefill_ms = prefill_started.elapsed().as_secs_f64() * 1000.0;
+        debug!(
+            id,
+            prompt = tokens.len(),
+            cached,
+            prefilled,
+            prefill_ms,
+            "prefilled"
+        );
+
+        let mut sampler = if sampling.temperature <= 0.0 {
+            LlamaSampler::greedy()
+        } else {
+            LlamaSampler::chain_simple([
+                LlamaSampler::temp(sampling.temperature),
+                LlamaSampler::dist(sampling.seed),
+            ])
+        };
+        let vocab = self.model.vocab();
+        let mut bytes: Vec<u8> = Vec::new();
+        let mut shown = 0usize; // bytes of text already sent as deltas
+        let mut holding = false;
+        let mut generated = 0u32;
+        let mut first_token_ms = 0.0;
+        let gen_started = Instant::now();
+        let mut stop = Stop::MaxTokens;
+        let mut batch = LlamaBatch::new(1, 1);
+        for _ in 0..max_tokens {
+            let token = sampler.sample(&self.ctx, -1);
+            sampler.accept(token);
+            if generated == 0 {
+                first_token_ms = received.elapsed().as_secs_f64() * 1000.0;
+            }
+            if vocab.is_eog(token) {
+                stop = Stop::Eos;
+                break;
+            }
+            generated += 1;
+            bytes.extend(vocab.token_to_piece(token, false, None));
+            let text = valid_utf8(&bytes);
+            if !holding && may_be_call(text) {
+                holding = true;
+            }
+            if !holding {
+                let upto = streamable_prefix(text);
+                if upto > shown {
+                    out.send(&WorkerEvent::Delta {
+                        id,
+                        text: text[shown..upto].to_owned(),
+                    });
+                    shown = upto;
+                }
+            }
+            batch.clear();
+            batch
+                .add(token, self.cached.len() as i32, &[0], true)
+                .map_err(|e| (WorkerErrorCode::Inference, e.to_string()))?;
+            if let Err(e) = self.ctx.decode(&mut batch) {
+                self.reset();
+                return Err((WorkerErrorCode::Inference, format!("decode failed: {e}")));
+            }
+            self.cached.push(token);
+            if self.cancelled(id, rx) {
+                stop = Stop::Cancelled;
+                break;
+            }
+        }
+        let generate_ms = gen_started.elapsed().as_secs_f64() * 1000.0;
+
+        let raw = String::from_utf8_lossy(&bytes).into_owned();
+        let parsed = parse_reply(&raw);
+        // Whatever visible text was held back goes out now (a fenced code block in
+        // an ordinary answer, for instance).
+        let already = &raw[..shown];
+        let rest = parsed
+            .text
+            .strip_prefix(already.trim_start())
+            .unwrap_or(if shown == 0 { &parsed.text } else { "" });
+        if !rest.is_empty() {
+            out.send(&WorkerEvent::Delta {
+                id,
+                text: rest.to_owned(),
+            });
+        }
+        for call in parsed.calls {
+            out.send(&WorkerEvent::ToolCall { id, call });
+        }
+        out.send(&WorkerEvent::Done {
+            id,
+            stop,
+            stats: Stats {
+                prompt_tokens: tokens.len() as u32,
+                cached_tokens: cached as u32,
+                prefill_tokens: prefilled as u32,
+                prefill_ms,
+                generated_tokens: generated,
+                generate_ms,
+                first_token_ms,
+            },
+            call_errors: parsed.errors,
+        });
+        Ok(())
+    }
+
+    /// Looks for a `cancel` of `id` without blocking; other requests wait their turn.
+    fn cancelled(&mut self, id: u64, rx: &Inbox) -> bool {
+        while let Ok(msg) = rx.try_recv() {
+            match msg {
+                Ok(WorkerRequest::Cancel { id: c }) if c == id => return true,
+                Ok(WorkerRequest::Cancel { .. }) => {}
+                Ok(other) => self.pending.push_back(other),
+                Err(e) => warn!("bad request during generation: {e}"),
+            }
+        }
+        false
+    }
+
+    fn reset(&mut self) {
+        self.ctx.clear_kv_cache();
+        self.cached.clear();
+    }
+}
+
+/// The longest prefix of `bytes` that is complete UTF-8 (a token may end mid-character).
+fn valid_utf8(bytes: &[u8]) -> &str {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default(),
+    }
+}

@@ -1,0 +1,210 @@
+//! Message types of the worker protocol (see the crate documentation).
+
+use serde::{Deserialize, Serialize};
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// System prompt.
+    System,
+    /// The person.
+    User,
+    /// The model.
+    Assistant,
+    /// A tool result.
+    Tool,
+}
+
+/// A tool call as the model writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallSpec {
+    /// Tool name.
+    pub name: String,
+    /// Arguments object.
+    pub arguments: serde_json::Value,
+}
+
+/// One conversation message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// Author.
+    pub role: Role,
+    /// Text.
+    pub content: String,
+    /// Calls made by an assistant message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<CallSpec>,
+}
+
+/// A tool offered to the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolSpec {
+    /// Name.
+    pub name: String,
+    /// What it does.
+    pub description: String,
+    /// JSON Schema of the arguments.
+    pub parameters: serde_json::Value,
+}
+
+/// Sampling settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Sampling {
+    /// 0 = greedy (repeatable).
+    pub temperature: f32,
+    /// Longest reply in tokens.
+    pub max_tokens: u32,
+    /// Seed for temperature > 0.
+    #[serde(default)]
+    pub seed: u32,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Self {
+            temperature: 0.0,
+            max_tokens: 512,
+            seed: 0,
+        }
+    }
+}
+
+/// Agent → worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WorkerRequest {
+    /// Decode this prefix (normally just the system message) now.
+    Warm {
+        /// The prefix conversation.
+        messages: Vec<Message>,
+        /// Tools rendered into the system prompt.
+        tools: Vec<ToolSpec>,
+    },
+    /// Generate a reply.
+    Generate {
+        /// Request id, echoed in every event.
+        id: u64,
+        /// The conversation, system message first.
+        messages: Vec<Message>,
+        /// Tools rendered into the system prompt.
+        tools: Vec<ToolSpec>,
+        /// Sampling settings.
+        sampling: Sampling,
+    },
+    /// Stop generation `id` at the next token.
+    Cancel {
+        /// The request to stop.
+        id: u64,
+    },
+}
+
+/// Why a generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stop {
+    /// The model ended its turn.
+    Eos,
+    /// `max_tokens` reached.
+    MaxTokens,
+    /// A `cancel` arrived.
+    Cancelled,
+}
+
+/// Token counts and timings of one generation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Tokens in the prompt.
+    pub prompt_tokens: u32,
+    /// Prompt tokens found in the KV cache (not computed again).
+    pub cached_tokens: u32,
+    /// Prompt tokens decoded for this request.
+    pub prefill_tokens: u32,
+    /// Time spent decoding them.
+    pub prefill_ms: f64,
+    /// Tokens generated.
+    pub generated_tokens: u32,
+    /// Time spent generating.
+    pub generate_ms: f64,
+    /// From receiving the request to the first generated token.
+    pub first_token_ms: f64,
+}
+
+/// Machine-readable worker error kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkerErrorCode {
+    /// The GGUF file does not exist.
+    ModelMissing,
+    /// The GGUF file exists but does not load.
+    ModelCorrupt,
+    /// Prompt plus reply do not fit the context.
+    ContextTooLong,
+    /// A request line could not be parsed.
+    BadRequest,
+    /// llama.cpp failed.
+    Inference,
+}
+
+/// Worker → agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WorkerEvent {
+    /// The model is loaded.
+    Ready {
+        /// Model file name.
+        model: String,
+        /// Context size in tokens.
+        n_ctx: u32,
+        /// Inference threads.
+        threads: u32,
+        /// Model load time.
+        load_ms: f64,
+    },
+    /// A `warm` request finished.
+    Warmed {
+        /// Tokens now in the KV cache.
+        prefix_tokens: u32,
+        /// Tokens decoded for it.
+        prefill_tokens: u32,
+        /// Time spent.
+        prefill_ms: f64,
+    },
+    /// Reply text to append.
+    Delta {
+        /// Request id.
+        id: u64,
+        /// Text.
+        text: String,
+    },
+    /// A tool call parsed from the reply.
+    ToolCall {
+        /// Request id.
+        id: u64,
+        /// The call.
+        call: CallSpec,
+    },
+    /// Generation finished.
+    Done {
+        /// Request id.
+        id: u64,
+        /// Why it ended.
+        stop: Stop,
+        /// Counts and timings.
+        stats: Stats,
+        /// Text that looked like a tool call but could not be parsed; the agent
+        /// tells the model so instead of executing anything.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        call_errors: Vec<String>,
+    },
+    /// A request failed (or, without id, the worker itself).
+    Error {
+        /// Request id, when the error belongs to one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+        /// Kind.
+        code: WorkerErrorCode,
+        /// What happened and what to do.
+        message: String,
+    },
+}
