@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   pkg-config        # -sys crates locate C libraries with it
   ca-certificates   # HTTPS to PyPI and the Debian mirror for `make models`
+  cmake             # llama.cpp (aios-llm) is built by cmake
+  libclang-dev      # bindgen for llama-cpp-sys-2
+  clang             # the C/C++ compiler llama.cpp's cmake build expects
 )
 
 missing=()
