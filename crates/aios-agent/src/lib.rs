@@ -9,8 +9,10 @@
 //! speaks only the IPC protocol.
 
 pub mod llm;
+pub mod prompt;
 pub mod router;
 pub mod state;
+pub mod tools;
 mod turn;
 
 use std::future::Future;
@@ -32,7 +34,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
     let server = IpcServer::bind(socket, options)?;
-    let state = Arc::new(AgentState::new(config));
+    let prompt =
+        prompt::load(config.agent.system_prompt.as_deref()).map_err(|source| ServerError::Io {
+            path: config.agent.system_prompt.clone().unwrap_or_default(),
+            source,
+        })?;
+    let state = Arc::new(AgentState::new(config, prompt));
     server.serve(Arc::new(Router::new(state)), shutdown).await;
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use aios_common::config::{AgentConfig, Loaded, ProviderKind};
+use aios_common::config::{AgentConfig, Loaded};
 use aios_common::ipc::server::ServerOptions;
 use aios_common::paths;
 use anyhow::Context;
@@ -45,12 +45,7 @@ fn main() -> anyhow::Result<()> {
             c
         }
     };
-    if config.provider.kind != ProviderKind::Echo {
-        warn!(
-            configured = config.provider.kind.as_str(),
-            "LLM providers are not in this build yet; answering in echo mode"
-        );
-    }
+    info!(provider = config.provider.kind.as_str(), "starting");
     let socket = match args.socket {
         Some(p) => p,
         None => paths::socket_path(config.agent.socket_path.as_deref())

@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use aios_common::ipc::server::{ClientHandle, Handler};
 use aios_common::ipc::{
-    ChatRequest, ErrorCode, ErrorReply, IpcMessage, PROTOCOL_VERSION, StatusReply,
+    ChatRequest, ErrorCode, ErrorReply, HistoryReply, IpcMessage, PROTOCOL_VERSION, StatusReply,
 };
+use aios_common::types::ChatMessage;
+use aios_memory::StoredMessage;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
@@ -44,9 +46,11 @@ impl Handler for Router {
         self.state.client_opened();
         let (turns, mut rx) = mpsc::channel::<ChatRequest>(TURN_QUEUE);
         let client = client.clone();
+        let state = self.state.clone();
         let worker = tokio::spawn(async move {
             while let Some(req) = rx.recv().await {
-                if turn::echo(&req, &client).is_err() {
+                turn::run(&state, &req, &client).await;
+                if client.is_closed() {
                     break;
                 }
             }
@@ -62,8 +66,8 @@ impl Handler for Router {
                 request_id: r.request_id,
                 agent_version: env!("CARGO_PKG_VERSION").to_owned(),
                 protocol_version: PROTOCOL_VERSION,
-                provider: self.state.active_provider().as_str().to_owned(),
-                model: None,
+                provider: self.state.provider().name().to_owned(),
+                model: self.state.provider().model(),
                 uptime_ms: self.state.uptime_ms(),
                 clients: self.state.clients(),
             })),
@@ -80,6 +84,16 @@ impl Handler for Router {
                         "the turn task of this connection stopped; reconnect".into(),
                     )),
                 }
+            }
+            IpcMessage::HistoryRequest(r) => {
+                let reply = match self.state.history(r.limit as usize).await {
+                    Ok(messages) => IpcMessage::HistoryReply(HistoryReply {
+                        request_id: r.request_id,
+                        messages: messages.iter().map(for_display).collect(),
+                    }),
+                    Err(message) => refuse(Some(r.request_id), ErrorCode::History, message),
+                };
+                client.send(reply)
             }
             IpcMessage::ConfirmResponse(r) => {
                 // Approvals come only from the aios-confirm child the agent started,
@@ -100,6 +114,7 @@ impl Handler for Router {
             | IpcMessage::Pong(_)
             | IpcMessage::StatusReply(_)
             | IpcMessage::StreamChunk(_)
+            | IpcMessage::HistoryReply(_)
             | IpcMessage::ToolCall(_)
             | IpcMessage::ToolResult(_)
             | IpcMessage::ConfirmRequest(_)
@@ -123,4 +138,24 @@ fn refuse(request_id: Option<uuid::Uuid>, code: ErrorCode, message: String) -> I
         code,
         message,
     })
+}
+
+/// A stored message as the history view shows it: tool calls spelled out.
+fn for_display(m: &StoredMessage) -> ChatMessage {
+    let mut content = m.content.clone();
+    for c in &m.tool_calls {
+        if !content.is_empty() {
+            content.push('\n');
+        }
+        content.push_str(&format!("[tool call] {} {}", c.name, c.arguments));
+    }
+    if let Some(name) = &m.tool_name {
+        content = format!(
+            "[{name} result{}] {content}",
+            if m.is_error { ", error" } else { "" }
+        );
+    }
+    let mut chat = m.to_chat_message();
+    chat.content = content;
+    chat
 }

@@ -1,25 +1,74 @@
 //! State shared by every connection of the agent.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aios_common::config::{AgentConfig, ProviderKind};
+use aios_common::models;
+use aios_common::types::{Role, TrustLevel};
+use aios_memory::{ConversationId, Memory, StoredMessage};
+use tokio::sync::Mutex;
+use tracing::{info, warn};
+
+use crate::llm::local::{LocalProvider, WorkerSpec, worker_program};
+use crate::llm::{DeltaStream, EchoProvider, LlmError, LlmProvider, LlmRequest, cloud_provider};
+use crate::tools::Tools;
 
 /// What the agent knows about itself; shared behind an `Arc`.
-#[derive(Debug)]
 pub struct AgentState {
     started: Instant,
     config: AgentConfig,
     clients: AtomicU32,
+    provider: Arc<dyn LlmProvider>,
+    memory: History,
+    system_prompt: String,
+    tools: Tools,
+    turn_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for AgentState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentState")
+            .field("provider", &self.provider.name())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Conversation history: on disk, or (with `keep_history = false`) in this process only.
+enum History {
+    Disk {
+        db: Arc<Memory>,
+        conversation: Mutex<Option<ConversationId>>,
+    },
+    Process(Mutex<Vec<StoredMessage>>),
 }
 
 impl AgentState {
-    /// Fresh state, uptime counting from now.
-    pub fn new(config: AgentConfig) -> Self {
+    /// Builds the provider, opens the history and loads the system prompt from `config`.
+    pub fn new(config: AgentConfig, system_prompt: String) -> Self {
+        let tools = Tools::default();
+        let provider = build_provider(&config, &system_prompt, &tools);
+        let memory = open_history(&config);
+        Self::with_parts(config, system_prompt, provider, memory, tools)
+    }
+
+    fn with_parts(
+        config: AgentConfig,
+        system_prompt: String,
+        provider: Arc<dyn LlmProvider>,
+        memory: History,
+        tools: Tools,
+    ) -> Self {
         Self {
             started: Instant::now(),
             config,
             clients: AtomicU32::new(0),
+            provider,
+            memory,
+            system_prompt,
+            tools,
+            turn_lock: Mutex::new(()),
         }
     }
 
@@ -28,10 +77,19 @@ impl AgentState {
         &self.config
     }
 
-    /// Provider actually answering. Until the provider layer lands every turn is
-    /// answered in echo mode, whatever the config asks for.
-    pub fn active_provider(&self) -> ProviderKind {
-        ProviderKind::Echo
+    /// The provider answering turns.
+    pub fn provider(&self) -> &dyn LlmProvider {
+        self.provider.as_ref()
+    }
+
+    /// The tools offered to the model.
+    pub fn tools(&self) -> &Tools {
+        &self.tools
+    }
+
+    /// The system prompt.
+    pub fn system_prompt(&self) -> &str {
+        &self.system_prompt
     }
 
     /// Milliseconds since start.
@@ -50,5 +108,199 @@ impl AgentState {
 
     pub(crate) fn client_closed(&self) {
         self.clients.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Held for the whole of a turn: one person, one conversation, so turns from the
+    /// chat window, the dock and the CLI take their places one after another and each
+    /// sees the history the previous one left.
+    pub(crate) async fn turn_guard(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.turn_lock.lock().await
+    }
+
+    /// The conversation new messages go to (the latest one, created if none).
+    pub(crate) async fn conversation(&self) -> ConversationId {
+        match &self.memory {
+            History::Process(_) => ConversationId(0),
+            History::Disk { db, conversation } => {
+                let mut current = conversation.lock().await;
+                if let Some(c) = *current {
+                    return c;
+                }
+                let db = db.clone();
+                let found = tokio::task::spawn_blocking(move || match db.latest_conversation() {
+                    Ok(Some(c)) => Ok(c),
+                    _ => db.new_conversation(),
+                })
+                .await;
+                match found {
+                    Ok(Ok(c)) => {
+                        *current = Some(c);
+                        c
+                    }
+                    other => {
+                        warn!(?other, "cannot pick a conversation; this turn is not saved");
+                        ConversationId(0)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Saves a message, committed before this returns. A failure is logged, not fatal:
+    /// the turn goes on.
+    pub(crate) async fn remember(&self, msg: StoredMessage) {
+        match &self.memory {
+            History::Process(v) => v.lock().await.push(msg),
+            History::Disk { db, .. } => {
+                let db = db.clone();
+                let res =
+                    tokio::task::spawn_blocking(move || db.append(msg.conversation, &msg)).await;
+                if !matches!(res, Ok(Ok(_))) {
+                    warn!(?res, "cannot save a message to history");
+                }
+            }
+        }
+    }
+
+    /// The most recent `limit` messages of `conv`, oldest first.
+    pub(crate) async fn recent(&self, conv: ConversationId, limit: usize) -> Vec<StoredMessage> {
+        match &self.memory {
+            History::Process(v) => {
+                let v = v.lock().await;
+                v[v.len().saturating_sub(limit)..].to_vec()
+            }
+            History::Disk { db, .. } => {
+                let db = db.clone();
+                match tokio::task::spawn_blocking(move || db.recent(conv, limit)).await {
+                    Ok(Ok(m)) => m,
+                    other => {
+                        warn!(?other, "cannot read history; answering without it");
+                        Vec::new()
+                    }
+                }
+            }
+        }
+    }
+
+    /// The newest `limit` messages across conversations, for `aios history`.
+    pub(crate) async fn history(&self, limit: usize) -> Result<Vec<StoredMessage>, String> {
+        match &self.memory {
+            History::Process(_) => {
+                Err("history is not kept on disk (`keep_history = false` in agent.toml)".into())
+            }
+            History::Disk { db, .. } => {
+                let db = db.clone();
+                match tokio::task::spawn_blocking(move || db.history(limit)).await {
+                    Ok(Ok(m)) => Ok(m),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        }
+    }
+
+    /// A user message as stored.
+    pub(crate) fn user_message(conv: ConversationId, content: &str) -> StoredMessage {
+        StoredMessage::new(conv, Role::User, content, TrustLevel::User)
+    }
+}
+
+fn open_history(config: &AgentConfig) -> History {
+    if !config.agent.keep_history {
+        return History::Process(Mutex::new(Vec::new()));
+    }
+    let opened = Memory::default_path().and_then(|path| match Memory::open(&path) {
+        Err(e) if e.needs_new_file() => {
+            warn!("{e}");
+            let moved = Memory::set_aside(&path)?;
+            warn!(moved = %moved.display(), "the unreadable history was set aside; starting a new one");
+            Memory::open(&path)
+        }
+        other => other,
+    });
+    match opened {
+        Ok(db) => {
+            info!(path = %db.path().display(), "history opened");
+            History::Disk {
+                db: Arc::new(db),
+                conversation: Mutex::new(None),
+            }
+        }
+        Err(e) => {
+            warn!("{e}; history is kept in this process only");
+            History::Process(Mutex::new(Vec::new()))
+        }
+    }
+}
+
+/// The provider the config asks for. One that cannot work (missing model, missing
+/// worker) still exists and answers every turn with the reason and the fix.
+pub fn build_provider(
+    config: &AgentConfig,
+    system_prompt: &str,
+    tools: &Tools,
+) -> Arc<dyn LlmProvider> {
+    let p = &config.provider;
+    match p.kind {
+        ProviderKind::Echo => Arc::new(EchoProvider),
+        ProviderKind::Local => {
+            let spec = models::find_model(&config.local.model)
+                .map_err(|e| LlmError::ModelMissing {
+                    message: e.to_string(),
+                })
+                .and_then(|model| {
+                    Ok(WorkerSpec {
+                        program: worker_program()?,
+                        model,
+                        threads: config.local.threads,
+                        context: config.local.context_tokens,
+                        warm: Some((system_prompt.to_owned(), tools.definitions().to_vec())),
+                    })
+                });
+            match spec {
+                Ok(spec) => Arc::new(LocalProvider::start(
+                    spec,
+                    Duration::from_secs(p.timeout_secs.max(1)),
+                )),
+                Err(error) => {
+                    warn!("{error}");
+                    Arc::new(Unavailable {
+                        name: "local",
+                        error,
+                    })
+                }
+            }
+        }
+        ProviderKind::Openai | ProviderKind::Ollama | ProviderKind::Anthropic => {
+            match cloud_provider(p) {
+                Some(b) => Arc::from(b),
+                None => Arc::new(EchoProvider),
+            }
+        }
+    }
+}
+
+/// A provider that cannot work; every turn gets the reason.
+struct Unavailable {
+    name: &'static str,
+    error: LlmError,
+}
+
+#[async_trait::async_trait]
+impl LlmProvider for Unavailable {
+    async fn complete_stream(&self, _req: &LlmRequest) -> Result<DeltaStream, LlmError> {
+        Err(self.error.clone())
+    }
+
+    fn supports_tools(&self) -> bool {
+        false
+    }
+
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn model(&self) -> Option<String> {
+        Some("unavailable".into())
     }
 }

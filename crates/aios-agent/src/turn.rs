@@ -1,16 +1,211 @@
-//! One conversation turn. Until the provider layer lands the reply is the question,
-//! echoed back and streamed word by word so every client's streaming path is real.
+//! One conversation turn: the person's message, the model, tools, the reply.
+//!
+//! The person's message is committed to history before the model is called, the
+//! reply when it is complete, so a crash never loses what the person said. Text
+//! streams to the client as it arrives; tool calls run between model rounds, at most
+//! `max_tool_rounds` times.
 
 use aios_common::ipc::server::{ClientGone, ClientHandle};
-use aios_common::ipc::{ChatRequest, IpcMessage, StreamChunk};
+use aios_common::ipc::{
+    ChatRequest, ErrorCode, ErrorReply, IpcMessage, StreamChunk, ToolCallEvent, ToolResultEvent,
+};
+use aios_common::types::{Role, TrustLevel};
+use aios_memory::{ConversationId, StoredMessage, fit_to_budget};
+use futures::StreamExt;
+use tracing::{debug, warn};
 
-/// Streams the echo reply to `req`; stops early if the client goes away.
-pub(crate) fn echo(req: &ChatRequest, client: &ClientHandle) -> Result<(), ClientGone> {
-    let reply = format!("(echo) {}", req.content);
-    for piece in reply.split_inclusive(char::is_whitespace) {
-        client.send(chunk(req, piece, false))?;
+use crate::llm::{LlmError, LlmMessage, LlmRequest, StreamDelta};
+use crate::state::AgentState;
+
+/// History messages read for the context (the token budget trims further).
+const HISTORY_WINDOW: usize = 200;
+/// Context budget for cloud models, whose windows are large.
+const CLOUD_CONTEXT_TOKENS: usize = 32_000;
+
+enum TurnError {
+    Gone,
+    Llm(LlmError),
+}
+
+impl From<ClientGone> for TurnError {
+    fn from(_: ClientGone) -> Self {
+        TurnError::Gone
     }
-    client.send(chunk(req, "", true))
+}
+
+impl From<LlmError> for TurnError {
+    fn from(e: LlmError) -> Self {
+        TurnError::Llm(e)
+    }
+}
+
+/// Runs the turn for `req`, streaming to `client`. Errors reach the client as an
+/// `error` reply with code `provider`.
+pub(crate) async fn run(state: &AgentState, req: &ChatRequest, client: &ClientHandle) {
+    match turn(state, req, client).await {
+        Ok(()) | Err(TurnError::Gone) => {}
+        Err(TurnError::Llm(e)) => {
+            warn!(request_id = %req.request_id, "turn failed: {e}");
+            let _ = client.send(IpcMessage::Error(ErrorReply {
+                request_id: Some(req.request_id),
+                code: ErrorCode::Provider,
+                message: e.to_string(),
+            }));
+        }
+    }
+}
+
+async fn turn(
+    state: &AgentState,
+    req: &ChatRequest,
+    client: &ClientHandle,
+) -> Result<(), TurnError> {
+    let _turn = state.turn_guard().await;
+    let conv = state.conversation().await;
+    state
+        .remember(AgentState::user_message(conv, &req.content))
+        .await;
+    let mut messages = context(state, conv).await;
+    let provider = state.provider();
+    let cfg = &state.config().provider;
+    let tools = if provider.supports_tools() {
+        state.tools().definitions().to_vec()
+    } else {
+        Vec::new()
+    };
+    let rounds = state.config().agent.max_tool_rounds.max(1);
+
+    for round in 0..rounds {
+        let llm_req = LlmRequest {
+            messages: messages.clone(),
+            tools: tools.clone(),
+            temperature: cfg.temperature,
+            max_tokens: cfg.max_tokens,
+        };
+        let mut stream = provider.complete_stream(&llm_req).await?;
+        let mut text = String::new();
+        let mut calls = Vec::new();
+        let mut malformed = Vec::new();
+        while let Some(delta) = stream.next().await {
+            match delta? {
+                StreamDelta::Text(t) => {
+                    client.send(chunk(req, &t, false))?;
+                    text.push_str(&t);
+                }
+                StreamDelta::ToolCall(c) => calls.push(c),
+                StreamDelta::MalformedCall(e) => malformed.push(e),
+                StreamDelta::Done { usage, stop } => {
+                    debug!(round, ?usage, ?stop, "model round done");
+                    break;
+                }
+            }
+        }
+        if calls.is_empty() && malformed.is_empty() {
+            state
+                .remember(stored(conv, Role::Assistant, &text, TrustLevel::System))
+                .await;
+            client.send(chunk(req, "", true))?;
+            return Ok(());
+        }
+        let mut reply = stored(conv, Role::Assistant, &text, TrustLevel::System);
+        reply.tool_calls = calls.clone();
+        state.remember(reply).await;
+        messages.push(LlmMessage::Assistant {
+            content: text,
+            tool_calls: calls.clone(),
+        });
+        for call in calls {
+            client.send(IpcMessage::ToolCall(ToolCallEvent {
+                request_id: req.request_id,
+                call: call.clone(),
+            }))?;
+            let result = state.tools().execute(&call).await;
+            client.send(IpcMessage::ToolResult(ToolResultEvent {
+                request_id: req.request_id,
+                result: result.clone(),
+            }))?;
+            // What a tool returns is content, never instructions.
+            let mut m = stored(conv, Role::Tool, &result.content, TrustLevel::WebContent);
+            m.tool_call_id = Some(call.id.clone());
+            m.tool_name = Some(call.name.clone());
+            m.is_error = result.is_error;
+            state.remember(m).await;
+            messages.push(LlmMessage::Tool {
+                call_id: call.id,
+                name: call.name,
+                content: result.content,
+                is_error: result.is_error,
+            });
+        }
+        if !malformed.is_empty() {
+            let note = format!(
+                "Your tool call could not be read ({}). Call a listed tool exactly as specified, or answer in plain text.",
+                malformed.join("; ")
+            );
+            state
+                .remember(stored(conv, Role::User, &note, TrustLevel::System))
+                .await;
+            messages.push(LlmMessage::User { content: note });
+        }
+    }
+    let note = format!("(I stopped after {rounds} tool steps without a final answer.)");
+    client.send(chunk(req, &note, false))?;
+    state
+        .remember(stored(conv, Role::Assistant, &note, TrustLevel::System))
+        .await;
+    client.send(chunk(req, "", true))?;
+    Ok(())
+}
+
+/// System prompt plus the recent history that fits the model's context.
+async fn context(state: &AgentState, conv: ConversationId) -> Vec<LlmMessage> {
+    let history = state.recent(conv, HISTORY_WINDOW).await;
+    let cfg = state.config();
+    let window = if state.provider().name() == "local" {
+        cfg.local.context_tokens as usize
+    } else {
+        CLOUD_CONTEXT_TOKENS
+    };
+    let system_tokens =
+        estimate_tokens(state.system_prompt()) + 150 * state.tools().definitions().len();
+    let budget = window.saturating_sub(cfg.provider.max_tokens as usize + system_tokens);
+    let fitted = fit_to_budget(&history, budget, estimate_tokens);
+    let mut messages = Vec::with_capacity(fitted.messages.len() + 1);
+    messages.push(LlmMessage::System {
+        content: state.system_prompt().to_owned(),
+    });
+    messages.extend(fitted.messages.iter().map(to_llm));
+    messages
+}
+
+/// A deliberately high estimate (about 3 characters a token) so the prompt fits.
+fn estimate_tokens(text: &str) -> usize {
+    text.len().div_ceil(3)
+}
+
+fn to_llm(m: &StoredMessage) -> LlmMessage {
+    match m.role {
+        Role::System => LlmMessage::System {
+            content: m.content.clone(),
+        },
+        Role::User => LlmMessage::User {
+            content: m.content.clone(),
+        },
+        Role::Assistant => LlmMessage::Assistant {
+            content: m.content.clone(),
+            tool_calls: m.tool_calls.clone(),
+        },
+        Role::Tool => LlmMessage::Tool {
+            call_id: m.tool_call_id.clone().unwrap_or_default(),
+            name: m.tool_name.clone().unwrap_or_default(),
+            content: m.content.clone(),
+            is_error: m.is_error,
+        },
+    }
+}
+
+fn stored(conv: ConversationId, role: Role, content: &str, trust: TrustLevel) -> StoredMessage {
+    StoredMessage::new(conv, role, content, trust)
 }
 
 fn chunk(req: &ChatRequest, delta: &str, done: bool) -> IpcMessage {

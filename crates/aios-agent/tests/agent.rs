@@ -23,6 +23,14 @@ use uuid::Uuid;
 /// Guard against a hang turning into a stuck CI job; not a performance assertion.
 const HANG: Duration = Duration::from_secs(60);
 
+/// Echo provider, history in memory: these tests are about the IPC layer.
+fn echo_config() -> AgentConfig {
+    let mut c = AgentConfig::default();
+    c.provider.kind = aios_common::config::ProviderKind::Echo;
+    c.agent.keep_history = false;
+    c
+}
+
 struct InProc {
     _dir: tempfile::TempDir,
     path: PathBuf,
@@ -37,7 +45,7 @@ impl InProc {
         let (stop, rx) = oneshot::channel::<()>();
         let p = path.clone();
         let task = tokio::spawn(async move {
-            aios_agent::run(AgentConfig::default(), &p, opts, async {
+            aios_agent::run(echo_config(), &p, opts, async {
                 let _ = rx.await;
             })
             .await
@@ -322,14 +330,9 @@ async fn socket_setup_stale_live_foreign_and_mode() {
     let (stop, rx) = oneshot::channel::<()>();
     let p = path.clone();
     let task = tokio::spawn(async move {
-        aios_agent::run(
-            AgentConfig::default(),
-            &p,
-            ServerOptions::default(),
-            async {
-                let _ = rx.await;
-            },
-        )
+        aios_agent::run(echo_config(), &p, ServerOptions::default(), async {
+            let _ = rx.await;
+        })
         .await
     });
     let mut c = client(&path);
@@ -337,13 +340,7 @@ async fn socket_setup_stale_live_foreign_and_mode() {
     let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     // A live socket is not stolen by a second agent.
-    let second = aios_agent::run(
-        AgentConfig::default(),
-        &path,
-        ServerOptions::default(),
-        async {},
-    )
-    .await;
+    let second = aios_agent::run(echo_config(), &path, ServerOptions::default(), async {}).await;
     assert!(
         matches!(second, Err(ServerError::AlreadyRunning(_))),
         "{second:?}"
@@ -352,13 +349,7 @@ async fn socket_setup_stale_live_foreign_and_mode() {
     task.await.expect("join").expect("ran");
     // Something that is not a socket is never deleted.
     std::fs::write(&path, b"precious").expect("write");
-    let res = aios_agent::run(
-        AgentConfig::default(),
-        &path,
-        ServerOptions::default(),
-        async {},
-    )
-    .await;
+    let res = aios_agent::run(echo_config(), &path, ServerOptions::default(), async {}).await;
     assert!(matches!(res, Err(ServerError::NotASocket(_))), "{res:?}");
     assert_eq!(std::fs::read(&path).expect("still there"), b"precious");
 }
@@ -390,10 +381,15 @@ struct Env {
 impl Env {
     fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        for d in ["home", "config", "state", "data"] {
-            std::fs::create_dir(dir.path().join(d)).expect("mkdir");
+        for d in ["home", "config/aios", "state", "data"] {
+            std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
         }
-        Self { dir }
+        let env = Self { dir };
+        env.write_config("[provider]\ntype = \"echo\"\n");
+        env
+    }
+    fn write_config(&self, text: &str) {
+        std::fs::write(self.config(), text).expect("write config");
     }
     fn socket(&self) -> PathBuf {
         self.dir.path().join("agent.sock")
@@ -495,10 +491,7 @@ fn cli_status_ask_chat_against_the_real_daemon() {
     assert_eq!(text(&out.stdout), "(echo) first\n(echo) second line\n");
 
     let log = stop(&mut agent, nix::sys::signal::Signal::SIGINT);
-    assert!(
-        log.contains("running on defaults"),
-        "missing config is reported: {log}"
-    );
+    assert!(log.contains("config loaded"), "{log}");
     assert!(
         log.contains("SIGINT received") && log.contains("socket removed"),
         "{log}"
@@ -635,6 +628,7 @@ async fn a_peer_with_another_uid_is_refused() {
 #[test]
 fn without_a_login_session_the_socket_lives_in_a_private_tmp_dir() {
     let env = Env::new();
+    std::fs::remove_file(env.config()).expect("no config: defaults");
     let tmp = env.dir.path().join("tmp");
     std::fs::create_dir(&tmp).expect("mkdir");
     let uid = nix::unistd::getuid().as_raw();
@@ -660,6 +654,7 @@ fn without_a_login_session_the_socket_lives_in_a_private_tmp_dir() {
         .mode()
         & 0o777;
     assert_eq!(mode, 0o700);
-    stop(&mut agent, nix::sys::signal::Signal::SIGTERM);
+    let log = stop(&mut agent, nix::sys::signal::Signal::SIGTERM);
+    assert!(log.contains("no config file; running on defaults"), "{log}");
     assert!(!expected.exists());
 }

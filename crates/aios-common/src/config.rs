@@ -21,6 +21,7 @@
 //! max_destructive_per_minute = 3
 //! confirm_timeout_secs = 60
 //! max_tool_rounds = 8
+//! keep_history = true     # conversation history in $XDG_DATA_HOME/aios/memory.db
 //! system_prompt = ""       # empty = the system_prompt.txt installed with AIOS
 //! ```
 //!
@@ -186,6 +187,8 @@ pub struct AgentSection {
     pub confirm_timeout_secs: u64,
     /// Most model → tools → model rounds in one turn.
     pub max_tool_rounds: u32,
+    /// Keep conversation history on disk (`$XDG_DATA_HOME/aios/memory.db`).
+    pub keep_history: bool,
     /// System prompt file; `None` means the `system_prompt.txt` installed with AIOS.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub system_prompt: Option<PathBuf>,
@@ -199,6 +202,7 @@ impl Default for AgentSection {
             max_destructive_per_minute: 3,
             confirm_timeout_secs: 60,
             max_tool_rounds: 8,
+            keep_history: true,
             system_prompt: None,
         }
     }

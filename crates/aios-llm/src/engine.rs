@@ -403,15 +403,17 @@ impl Engine<'_> {
 
     /// Looks for a `cancel` of `id` without blocking; other requests wait their turn.
     fn cancelled(&mut self, id: u64, rx: &Inbox) -> bool {
-        while let Ok(msg) = rx.try_recv() {
-            match msg {
-                Ok(WorkerRequest::Cancel { id: c }) if c == id => return true,
-                Ok(WorkerRequest::Cancel { .. }) => {}
-                Ok(other) => self.pending.push_back(other),
-                Err(e) => warn!("bad request during generation: {e}"),
+        loop {
+            match rx.try_recv() {
+                Ok(Ok(WorkerRequest::Cancel { id: c })) if c == id => return true,
+                Ok(Ok(WorkerRequest::Cancel { .. })) => {}
+                Ok(Ok(other)) => self.pending.push_back(other),
+                Ok(Err(e)) => warn!("bad request during generation: {e}"),
+                Err(std::sync::mpsc::TryRecvError::Empty) => return false,
+                // stdin closed: the agent is gone, nobody wants this reply.
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => return true,
             }
         }
-        false
     }
 
     fn reset(&mut self) {

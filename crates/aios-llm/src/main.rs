@@ -49,6 +49,11 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let mut out = Out(std::io::stdout());
+    // Die with the agent even if it is killed with SIGKILL and cannot close our stdin
+    // in time; the stdin EOF check covers the rest.
+    if let Err(e) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL) {
+        tracing::warn!("cannot tie the worker's life to the agent: {e}");
+    }
 
     let threads = if args.threads == 0 {
         std::thread::available_parallelism().map_or(2, |n| n.get() as u32)

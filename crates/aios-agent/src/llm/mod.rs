@@ -11,12 +11,15 @@
 
 mod anthropic;
 mod cloud;
+mod echo;
 mod http;
+pub mod local;
 mod openai;
 mod sse;
 mod types;
 
 pub use cloud::cloud_provider;
+pub use echo::EchoProvider;
 pub use types::*;
 
 #[cfg(test)]

@@ -99,6 +99,9 @@ pub enum StreamDelta {
     Text(String),
     /// A complete tool call.
     ToolCall(ToolCall),
+    /// Something the model meant as a tool call but that could not be read; it is
+    /// never executed, the model is told instead.
+    MalformedCall(String),
     /// The end; nothing follows.
     Done {
         /// Token accounting.
@@ -115,6 +118,8 @@ pub struct LlmResponse {
     pub content: String,
     /// Tool calls, in order.
     pub tool_calls: Vec<ToolCall>,
+    /// Call-like output that could not be read.
+    pub malformed_calls: Vec<String>,
     /// Token accounting.
     pub usage: Usage,
     /// Why it stopped.
@@ -244,14 +249,17 @@ pub trait LlmProvider: Send + Sync {
 pub async fn collect(mut stream: DeltaStream) -> Result<LlmResponse, LlmError> {
     let mut content = String::new();
     let mut tool_calls = Vec::new();
+    let mut malformed_calls = Vec::new();
     while let Some(delta) = stream.next().await {
         match delta? {
             StreamDelta::Text(t) => content.push_str(&t),
             StreamDelta::ToolCall(c) => tool_calls.push(c),
+            StreamDelta::MalformedCall(e) => malformed_calls.push(e),
             StreamDelta::Done { usage, stop } => {
                 return Ok(LlmResponse {
                     content,
                     tool_calls,
+                    malformed_calls,
                     usage,
                     stop,
                 });

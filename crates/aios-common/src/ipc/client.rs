@@ -10,10 +10,23 @@ use tokio_util::codec::Framed;
 use tracing::debug;
 use uuid::Uuid;
 
+use crate::types::{ChatMessage, ToolCall, ToolResult};
+
 use super::{
-    ChatRequest, ClientKind, CodecError, DEFAULT_MAX_FRAME, ErrorReply, Hello, IpcMessage,
-    MessageCodec, PROTOCOL_VERSION, Ping, StatusReply, StatusRequest, Welcome,
+    ChatRequest, ClientKind, CodecError, DEFAULT_MAX_FRAME, ErrorReply, Hello, HistoryRequest,
+    IpcMessage, MessageCodec, PROTOCOL_VERSION, Ping, StatusReply, StatusRequest, Welcome,
 };
+
+/// Something that happened during a chat turn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ChatEvent<'a> {
+    /// Reply text to append.
+    Delta(&'a str),
+    /// The model called a tool.
+    ToolCall(&'a ToolCall),
+    /// A tool finished (or was refused).
+    ToolResult(&'a ToolResult),
+}
 
 /// How hard to try before giving up on the agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,6 +270,20 @@ impl IpcClient {
         content: &str,
         mut on_delta: impl FnMut(&str),
     ) -> Result<String, ClientError> {
+        self.chat_events(content, |ev| {
+            if let ChatEvent::Delta(d) = ev {
+                on_delta(d);
+            }
+        })
+        .await
+    }
+
+    /// Like [`IpcClient::chat`], also reporting the turn's tool calls and results.
+    pub async fn chat_events(
+        &mut self,
+        content: &str,
+        mut on_event: impl FnMut(ChatEvent<'_>),
+    ) -> Result<String, ClientError> {
         let request_id = Uuid::new_v4();
         self.send(&IpcMessage::ChatRequest(ChatRequest {
             request_id,
@@ -266,13 +293,40 @@ impl IpcClient {
         let mut reply = String::new();
         loop {
             match self.recv().await? {
+                IpcMessage::ToolCall(t) if t.request_id == request_id => {
+                    on_event(ChatEvent::ToolCall(&t.call))
+                }
+                IpcMessage::ToolResult(t) if t.request_id == request_id => {
+                    on_event(ChatEvent::ToolResult(&t.result));
+                }
                 IpcMessage::StreamChunk(c) if c.request_id == request_id => {
-                    on_delta(&c.delta);
+                    on_event(ChatEvent::Delta(&c.delta));
                     reply.push_str(&c.delta);
                     if c.done {
                         return Ok(reply);
                     }
                 }
+                IpcMessage::Error(e)
+                    if e.request_id == Some(request_id) || e.request_id.is_none() =>
+                {
+                    return Err(ClientError::Agent(e));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The newest `limit` history messages, oldest first.
+    pub async fn history(&mut self, limit: u32) -> Result<Vec<ChatMessage>, ClientError> {
+        let request_id = Uuid::new_v4();
+        self.send(&IpcMessage::HistoryRequest(HistoryRequest {
+            request_id,
+            limit,
+        }))
+        .await?;
+        loop {
+            match self.recv().await? {
+                IpcMessage::HistoryReply(r) if r.request_id == request_id => return Ok(r.messages),
                 IpcMessage::Error(e)
                     if e.request_id == Some(request_id) || e.request_id.is_none() =>
                 {

@@ -91,6 +91,35 @@ fn chat_and_stream() {
 }
 
 #[test]
+fn history() {
+    golden(
+        IpcMessage::HistoryRequest(HistoryRequest {
+            request_id: id(),
+            limit: 20,
+        }),
+        &format!(r#"{{"type":"history_request","request_id":"{ID}","limit":20}}"#),
+    );
+    let ts = Utc
+        .with_ymd_and_hms(2026, 11, 25, 12, 0, 0)
+        .single()
+        .expect("valid date");
+    golden(
+        IpcMessage::HistoryReply(HistoryReply {
+            request_id: id(),
+            messages: vec![ChatMessage {
+                role: Role::User,
+                content: "hi".into(),
+                trust_level: TrustLevel::User,
+                timestamp: ts,
+            }],
+        }),
+        &format!(
+            r#"{{"type":"history_reply","request_id":"{ID}","messages":[{{"role":"user","content":"hi","trust_level":"User","timestamp":"2026-11-25T12:00:00Z"}}]}}"#
+        ),
+    );
+}
+
+#[test]
 fn tool_events() {
     let call = ToolCall {
         id: "call_1".into(),
@@ -166,6 +195,8 @@ fn errors() {
         (ErrorCode::VersionMismatch, "version_mismatch"),
         (ErrorCode::PermissionDenied, "permission_denied"),
         (ErrorCode::Forbidden, "forbidden"),
+        (ErrorCode::Provider, "provider"),
+        (ErrorCode::History, "history"),
         (ErrorCode::Internal, "internal"),
     ];
     for (code, text) in codes {

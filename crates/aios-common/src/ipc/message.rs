@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::types::{ConfirmRequest, ConfirmResponse, ToolCall, ToolResult};
+use crate::types::{ChatMessage, ConfirmRequest, ConfirmResponse, ToolCall, ToolResult};
 
 /// Every frame on the agent socket is one `IpcMessage`, tagged by `"type"`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,6 +26,10 @@ pub enum IpcMessage {
     ChatRequest(ChatRequest),
     /// Agent → client: a piece of the streamed reply.
     StreamChunk(StreamChunk),
+    /// Client → agent: ask for the most recent conversation messages.
+    HistoryRequest(HistoryRequest),
+    /// Agent → client: those messages, oldest first.
+    HistoryReply(HistoryReply),
     /// Agent → client: the model asked for a tool (shown as a tool card).
     ToolCall(ToolCallEvent),
     /// Agent → client: a tool finished, failed or was denied.
@@ -49,6 +53,8 @@ pub const MESSAGE_TYPES: &[&str] = &[
     "status_reply",
     "chat_request",
     "stream_chunk",
+    "history_request",
+    "history_reply",
     "tool_call",
     "tool_result",
     "confirm_request",
@@ -68,6 +74,8 @@ impl IpcMessage {
             IpcMessage::StatusReply(_) => "status_reply",
             IpcMessage::ChatRequest(_) => "chat_request",
             IpcMessage::StreamChunk(_) => "stream_chunk",
+            IpcMessage::HistoryRequest(_) => "history_request",
+            IpcMessage::HistoryReply(_) => "history_reply",
             IpcMessage::ToolCall(_) => "tool_call",
             IpcMessage::ToolResult(_) => "tool_result",
             IpcMessage::ConfirmRequest(_) => "confirm_request",
@@ -164,6 +172,24 @@ pub struct StreamChunk {
     pub done: bool,
 }
 
+/// Ask for recent history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryRequest {
+    /// Echoed in the reply.
+    pub request_id: Uuid,
+    /// Most messages to return.
+    pub limit: u32,
+}
+
+/// Recent history, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryReply {
+    /// The request answered.
+    pub request_id: Uuid,
+    /// The messages (tool calls shown in their content).
+    pub messages: Vec<ChatMessage>,
+}
+
 /// A tool call announced to the front ends of a turn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolCallEvent {
@@ -206,6 +232,10 @@ pub enum ErrorCode {
     PermissionDenied,
     /// The message is valid but not allowed here (e.g. `confirm_response`).
     Forbidden,
+    /// The language model provider failed (the message says why and what to do).
+    Provider,
+    /// History is unavailable (turned off, or the database failed).
+    History,
     /// The agent failed while handling the request.
     Internal,
 }

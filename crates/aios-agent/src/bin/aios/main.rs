@@ -6,8 +6,9 @@ use std::process::ExitCode;
 
 use aios_common::config::{AgentConfig, Loaded};
 use aios_common::ipc::ClientKind;
-use aios_common::ipc::client::{ClientError, IpcClient, RetryPolicy};
+use aios_common::ipc::client::{ChatEvent, ClientError, IpcClient, RetryPolicy};
 use aios_common::paths;
+use aios_common::types::Role;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio::io::AsyncBufReadExt;
@@ -42,6 +43,12 @@ enum Command {
     },
     /// Interactive chat in the terminal (the typed fallback without a desktop).
     Chat,
+    /// Print recent conversation history.
+    History {
+        /// How many messages.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
     /// Inspect or create the agent config file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -98,6 +105,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Chat => chat(&mut client).await,
+        Command::History { limit } => {
+            for m in client.history(limit).await? {
+                let who = match m.role {
+                    Role::User => "you",
+                    Role::Assistant => "aios",
+                    Role::Tool => "tool",
+                    Role::System => "system",
+                };
+                println!(
+                    "{} {who}: {}",
+                    m.timestamp.format("%Y-%m-%d %H:%M:%S"),
+                    m.content
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Config(_) => unreachable!("handled above"),
     }
 }
@@ -140,10 +163,22 @@ async fn status(client: &mut IpcClient, json: bool) -> anyhow::Result<ExitCode> 
 
 async fn ask(client: &mut IpcClient, text: &str) -> Result<(), ClientError> {
     let mut out = std::io::stdout();
+    let mut err = std::io::stderr();
     client
-        .chat(text, |delta| {
-            let _ = out.write_all(delta.as_bytes());
-            let _ = out.flush();
+        .chat_events(text, |ev| match ev {
+            ChatEvent::Delta(delta) => {
+                let _ = out.write_all(delta.as_bytes());
+                let _ = out.flush();
+            }
+            // Tool activity goes to stderr so stdout stays the reply alone.
+            ChatEvent::ToolCall(c) => {
+                let _ = writeln!(err, "[tool] {} {}", c.name, c.arguments);
+            }
+            ChatEvent::ToolResult(r) => {
+                let status = if r.is_error { "failed" } else { "done" };
+                let first = r.content.lines().next().unwrap_or_default();
+                let _ = writeln!(err, "[tool {status}] {first}");
+            }
         })
         .await?;
     println!();
@@ -184,6 +219,9 @@ async fn chat(client: &mut IpcClient) -> anyhow::Result<ExitCode> {
             // The agent restarted mid-reply: say so and keep the session; the next
             // message reconnects.
             Err(e @ ClientError::Disconnected) => eprintln!("\naios: {e}"),
+            // A failed turn (model missing, provider down) is a message for the
+            // person; the conversation goes on.
+            Err(ClientError::Agent(e)) => println!("{}", e.message),
             Err(e) => return Err(e.into()),
         }
     }
