@@ -110,10 +110,11 @@ fn system_info() -> String {
         for entry in dir.flatten() {
             let p = entry.path();
             let read = |f: &str| std::fs::read_to_string(p.join(f)).map(|s| s.trim().to_owned());
-            if read("type").is_ok_and(|t| t == "Battery") {
-                if let (Ok(cap), Ok(status)) = (read("capacity"), read("status")) {
-                    let _ = writeln!(out, "Battery: {cap}% ({status})");
-                }
+            if read("type").is_ok_and(|t| t == "Battery")
+                && let (Ok(cap), Ok(status)) = (read("capacity"), read("status"))
+            {
+                let _ = writeln!(out, "Battery: {cap}% ({status})");
+            }
             }
         }
     }
