@@ -115,7 +115,6 @@ fn system_info() -> String {
             {
                 let _ = writeln!(out, "Battery: {cap}% ({status})");
             }
-            }
         }
     }
     if let Some(secs) = std::fs::read_to_string("/proc/uptime").ok().and_then(|u| {
