@@ -9,7 +9,7 @@ use aios_common::ipc::server::{ClientGone, ClientHandle};
 use aios_common::ipc::{
     ChatRequest, ErrorCode, ErrorReply, IpcMessage, StreamChunk, ToolCallEvent, ToolResultEvent,
 };
-use aios_common::types::{Role, TrustLevel};
+use aios_common::types::{Role, ToolCall, TrustLevel};
 use aios_memory::{ConversationId, StoredMessage, fit_to_budget};
 use futures::StreamExt;
 use tracing::{debug, warn};
@@ -74,6 +74,7 @@ async fn turn(
         Vec::new()
     };
     let rounds = state.config().agent.max_tool_rounds.max(1);
+    let mut failed: Vec<(ToolCall, String)> = Vec::new();
 
     for round in 0..rounds {
         let llm_req = LlmRequest {
@@ -107,6 +108,21 @@ async fn turn(
             client.send(chunk(req, "", true))?;
             return Ok(());
         }
+        // A small model may repeat a call that just failed; running it again cannot
+        // help, so the turn ends with what went wrong.
+        if let Some(err) = calls.iter().find_map(|c| {
+            failed
+                .iter()
+                .find(|(f, _)| f.name == c.name && f.arguments == c.arguments)
+        }) {
+            let note = format!("Sorry, I couldn't do that: {}", err.1);
+            client.send(chunk(req, &note, false))?;
+            state
+                .remember(stored(conv, Role::Assistant, &note, TrustLevel::System))
+                .await;
+            client.send(chunk(req, "", true))?;
+            return Ok(());
+        }
         let mut reply = stored(conv, Role::Assistant, &text, TrustLevel::System);
         reply.tool_calls = calls.clone();
         state.remember(reply).await;
@@ -120,6 +136,9 @@ async fn turn(
                 call: call.clone(),
             }))?;
             let result = state.tools().execute(&call).await;
+            if result.is_error {
+                failed.push((call.clone(), result.content.clone()));
+            }
             client.send(IpcMessage::ToolResult(ToolResultEvent {
                 request_id: req.request_id,
                 result: result.clone(),

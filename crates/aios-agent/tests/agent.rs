@@ -4,7 +4,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use aios_common::config::AgentConfig;
@@ -14,6 +14,9 @@ use aios_common::ipc::{
     ChatRequest, ClientKind, ErrorCode, Hello, IpcMessage, MessageCodec, PROTOCOL_VERSION, Ping,
 };
 use futures::{SinkExt, StreamExt};
+
+mod common;
+use common::{Env, stop, text};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::sync::oneshot;
@@ -371,85 +374,6 @@ async fn client_gives_a_clear_error_when_no_agent_runs() {
         msg.contains("aios-agent is not running") && msg.contains("start it with"),
         "{msg}"
     );
-}
-
-/// A process environment of its own: temp HOME and XDG dirs, no login session.
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        for d in ["home", "config/aios", "state", "data"] {
-            std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
-        }
-        let env = Self { dir };
-        env.write_config("[provider]\ntype = \"echo\"\n");
-        env
-    }
-    fn write_config(&self, text: &str) {
-        std::fs::write(self.config(), text).expect("write config");
-    }
-    fn socket(&self) -> PathBuf {
-        self.dir.path().join("agent.sock")
-    }
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("config/aios/agent.toml")
-    }
-    fn cmd(&self, bin: &str) -> Command {
-        let mut c = Command::new(bin);
-        let d = self.dir.path();
-        c.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", d.join("home"))
-            .env("XDG_CONFIG_HOME", d.join("config"))
-            .env("XDG_STATE_HOME", d.join("state"))
-            .env("XDG_DATA_HOME", d.join("data"))
-            .env("AIOS_SOCKET", self.socket())
-            .env("RUST_LOG", "info");
-        c
-    }
-    fn agent(&self) -> Child {
-        let child = self
-            .cmd(env!("CARGO_BIN_EXE_aios-agent"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn aios-agent");
-        for _ in 0..500 {
-            if self.socket().exists() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        child
-    }
-    fn aios(&self, args: &[&str]) -> std::process::Output {
-        self.cmd(env!("CARGO_BIN_EXE_aios"))
-            .args(args)
-            .output()
-            .expect("run aios")
-    }
-}
-
-fn stop(child: &mut Child, sig: nix::sys::signal::Signal) -> String {
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
-    nix::sys::signal::kill(pid, sig).expect("signal");
-    wait_output(child)
-}
-
-fn wait_output(child: &mut Child) -> String {
-    let status = child.wait().expect("wait");
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        std::io::Read::read_to_string(&mut e, &mut err).expect("stderr");
-    }
-    format!("{status}\n{err}")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 #[test]

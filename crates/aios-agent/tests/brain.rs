@@ -1,0 +1,276 @@
+//! The agent brain with the real local model from `make models`: answers, tool
+//! calls, the KV prefix cache, and what happens when the worker or the agent is
+//! killed. These tests fail (they do not skip) when a model is missing.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aios_agent::llm::local::{LocalProvider, WorkerSpec, worker_program};
+use aios_agent::llm::{LlmMessage, LlmProvider, LlmRequest, StreamDelta, ToolDefinition, collect};
+use aios_common::config::DEFAULT_LOCAL_MODEL;
+use aios_common::ipc::ClientKind;
+use aios_common::ipc::client::IpcClient;
+use aios_common::types::Role;
+use futures::StreamExt;
+
+mod common;
+use common::{Env, children_named, wait_until};
+
+const SMALL_MODEL: &str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
+const GUARD: Duration = Duration::from_secs(120);
+
+fn model(name: &str) -> PathBuf {
+    aios_common::models::find_model(name).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The plan's 12 tools, as the benchmarks use them.
+fn plan_tools() -> Vec<ToolDefinition> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../benches/data/tools.json");
+    let text = std::fs::read_to_string(path).expect("benches/data/tools.json");
+    let tools: Vec<ToolDefinition> = serde_json::from_str(&text).expect("tool definitions");
+    assert_eq!(tools.len(), 12);
+    tools
+}
+
+fn system_prompt() -> String {
+    aios_agent::prompt::load(None).expect("built-in prompt")
+}
+
+fn provider(model_name: &str, tools: &[ToolDefinition]) -> LocalProvider {
+    let spec = WorkerSpec {
+        program: worker_program().unwrap_or_else(|e| panic!("{e}")),
+        model: model(model_name),
+        threads: 0,
+        context: 4096,
+        warm: Some((system_prompt(), tools.to_vec())),
+    };
+    LocalProvider::start(spec, GUARD)
+}
+
+fn request(messages: Vec<LlmMessage>, tools: &[ToolDefinition]) -> LlmRequest {
+    LlmRequest {
+        messages,
+        tools: tools.to_vec(),
+        temperature: 0.0,
+        max_tokens: 96,
+    }
+}
+
+fn user(text: &str) -> LlmMessage {
+    LlmMessage::User {
+        content: text.into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_local_model_answers_calls_tools_and_prefills_only_new_tokens() {
+    let tools = plan_tools();
+    let p = provider(DEFAULT_LOCAL_MODEL, &tools);
+    let system = LlmMessage::System {
+        content: system_prompt(),
+    };
+
+    let q1 = user("What is the capital of France?");
+    let r1 = collect(
+        p.complete_stream(&request(vec![system.clone(), q1.clone()], &tools))
+            .await
+            .expect("stream"),
+    )
+    .await
+    .expect("answer");
+    assert!(
+        r1.tool_calls.is_empty(),
+        "a knowledge question needs no tool: {r1:?}"
+    );
+    assert!(r1.content.contains("Paris"), "{r1:?}");
+
+    // Same conversation, one more turn: only the new tokens are prefilled.
+    let a1 = LlmMessage::Assistant {
+        content: r1.content.clone(),
+        tool_calls: vec![],
+    };
+    let q2 = user("Set the volume to 40 percent.");
+    let r2 = collect(
+        p.complete_stream(&request(vec![system, q1, a1, q2], &tools))
+            .await
+            .expect("stream"),
+    )
+    .await
+    .expect("tool call");
+    assert_eq!(r2.tool_calls.len(), 1, "{r2:?}");
+    assert_eq!(r2.tool_calls[0].name, "volume");
+    assert_eq!(r2.tool_calls[0].arguments["level"], 40);
+    let prefilled = r2.usage.input_tokens - r2.usage.cached_tokens;
+    assert!(
+        r2.usage.cached_tokens >= r1.usage.input_tokens && prefilled < 60,
+        "second turn must reuse the first turn's prompt: {:?} after {:?}",
+        r2.usage,
+        r1.usage
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_answer_fails_that_turn_and_is_restarted() {
+    let p = provider(SMALL_MODEL, &[]);
+    let system = LlmMessage::System {
+        content: system_prompt(),
+    };
+    let mut req = request(
+        vec![
+            system.clone(),
+            user("Count from 1 to 200, one number per line."),
+        ],
+        &[],
+    );
+    req.max_tokens = 600;
+    let mut stream = p.complete_stream(&req).await.expect("stream");
+    let first = tokio::time::timeout(GUARD, stream.next())
+        .await
+        .expect("first delta");
+    assert!(matches!(first, Some(Ok(StreamDelta::Text(_)))), "{first:?}");
+
+    let me = std::process::id();
+    let workers = children_named(me, "aios-llm");
+    assert_eq!(workers.len(), 1, "one worker child: {workers:?}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(workers[0] as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill -9 the worker");
+
+    let mut failure = None;
+    while let Some(item) = tokio::time::timeout(GUARD, stream.next())
+        .await
+        .expect("stream ends")
+    {
+        if let Err(e) = item {
+            failure = Some(e);
+            break;
+        }
+    }
+    let failure = failure.expect("the interrupted turn reports an error");
+    assert!(failure.to_string().contains("restarting"), "{failure}");
+
+    let again = collect(
+        p.complete_stream(&request(vec![system, user("Say hello.")], &[]))
+            .await
+            .expect("stream"),
+    )
+    .await
+    .expect("a restarted worker answers");
+    assert!(!again.content.trim().is_empty());
+    assert_eq!(p.restarts(), 1);
+    assert!(wait_until(Duration::from_secs(10), || children_named(
+        me, "aios-llm"
+    )
+    .len()
+        == 1));
+}
+
+#[test]
+fn killing_the_agent_mid_turn_leaves_no_orphan_and_keeps_the_question() {
+    let env = Env::new();
+    env.write_config(&format!(
+        "[provider]\ntype = \"local\"\nmax_tokens = 600\n\n[local]\nmodel = \"{SMALL_MODEL}\"\n"
+    ));
+    let mut agent = env.agent();
+    let agent_pid = agent.id();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let question = "Count from 1 to 200, one number per line.";
+    rt.block_on(async {
+        let mut c = IpcClient::new(env.socket(), ClientKind::Test);
+        let id = uuid::Uuid::new_v4();
+        c.send(&aios_common::ipc::IpcMessage::ChatRequest(
+            aios_common::ipc::ChatRequest {
+                request_id: id,
+                content: question.into(),
+            },
+        ))
+        .await
+        .expect("ask");
+        // Wait until the model is answering (in text, or with a tool call).
+        loop {
+            match tokio::time::timeout(GUARD, c.recv())
+                .await
+                .expect("reply starts")
+                .expect("frame")
+            {
+                aios_common::ipc::IpcMessage::StreamChunk(ch) if !ch.delta.is_empty() => break,
+                aios_common::ipc::IpcMessage::ToolCall(_) => break,
+                aios_common::ipc::IpcMessage::StreamChunk(ch) if ch.done => {
+                    panic!("the turn ended before the kill")
+                }
+                aios_common::ipc::IpcMessage::Error(e) => panic!("turn failed: {e}"),
+                _ => {}
+            }
+        }
+    });
+    let workers = children_named(agent_pid, "aios-llm");
+    assert_eq!(workers.len(), 1, "{workers:?}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(agent_pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill -9");
+    let _ = agent.wait();
+    let worker = PathBuf::from(format!("/proc/{}", workers[0]));
+    assert!(
+        wait_until(Duration::from_secs(10), || !worker.exists()
+            || std::fs::read_to_string(worker.join("stat"))
+                .is_ok_and(|s| s.contains(") Z "))),
+        "the worker outlived the agent"
+    );
+
+    let _ = std::fs::remove_file(env.socket());
+    env.write_config("[provider]\ntype = \"echo\"\n");
+    let mut agent = env.agent();
+    let history = rt.block_on(async {
+        let mut c = IpcClient::new(env.socket(), ClientKind::Test);
+        c.history(100).await.expect("history after a crash")
+    });
+    assert!(
+        history
+            .iter()
+            .any(|m| m.role == Role::User && m.content == question),
+        "the question survived the crash: {history:?}"
+    );
+    common::stop(&mut agent, nix::sys::signal::Signal::SIGTERM);
+    let db = env.dir.path().join("data/aios/memory.db");
+    aios_memory::Memory::open(&db).expect("the database passes its integrity check");
+}
+
+#[test]
+fn a_missing_or_corrupt_model_is_reported_with_the_fix() {
+    let env = Env::new();
+    let models = env.dir.path().join("models");
+    std::fs::create_dir(&models).expect("mkdir");
+    std::fs::write(models.join("corrupt.gguf"), b"GGUF but not really a model").expect("write");
+    for (name, expect) in [("absent.gguf", "not found"), ("corrupt.gguf", "damaged")] {
+        env.write_config(&format!(
+            "[provider]\ntype = \"local\"\n\n[local]\nmodel = \"{name}\"\n"
+        ));
+        let mut agent = env
+            .cmd(env!("CARGO_BIN_EXE_aios-agent"))
+            .env("AIOS_MODELS_DIR", &models)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("agent");
+        assert!(wait_until(Duration::from_secs(10), || env
+            .socket()
+            .exists()));
+        let out = env.aios(&["ask", "hello"]);
+        let err = common::text(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        assert!(
+            err.contains(name) && err.contains(expect) && err.contains("make models"),
+            "{err}"
+        );
+        // The agent stays up and says which model it cannot use.
+        let status = common::text(&env.aios(&["status"]).stdout);
+        assert!(status.contains("provider: local"), "{status}");
+        common::stop(&mut agent, nix::sys::signal::Signal::SIGTERM);
+    }
+}
