@@ -4,6 +4,7 @@ mod anthropic;
 mod errors;
 mod openai;
 mod server;
+mod turn;
 
 use aios_common::config::{ApiKey, ProviderConfig, ProviderKind};
 use aios_common::types::ToolCall;
