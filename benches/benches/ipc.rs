@@ -1,5 +1,5 @@
 //! IPC latency and throughput over the real Unix socket, against the real agent
-//! router (echo mode). `make bench` runs it; criterion keeps the medians under
+//! router and turn loop (echo provider). `make bench` runs it; criterion keeps the medians under
 //! `$CARGO_TARGET_DIR/criterion/`.
 
 // criterion's macros generate undocumented items.
@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use aios_common::config::AgentConfig;
+use aios_common::config::{AgentConfig, ProviderKind};
 use aios_common::ipc::client::IpcClient;
 use aios_common::ipc::server::ServerOptions;
 use aios_common::ipc::{ClientKind, Hello, IpcMessage, MessageCodec, PROTOCOL_VERSION, Ping};
@@ -25,17 +25,17 @@ fn ipc(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("bench.sock");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    // Echo provider, history in the process: this measures the IPC layer and the
+    // turn loop around the model, not a model.
+    let mut config = AgentConfig::default();
+    config.provider.kind = ProviderKind::Echo;
+    config.agent.keep_history = false;
     let server = rt.spawn({
         let path = path.clone();
         async move {
-            aios_agent::run(
-                AgentConfig::default(),
-                &path,
-                ServerOptions::default(),
-                async {
-                    let _ = stopped.await;
-                },
-            )
+            aios_agent::run(config, &path, ServerOptions::default(), async {
+                let _ = stopped.await;
+            })
             .await
         }
     });

@@ -15,6 +15,9 @@ use crate::llm::local::{LocalProvider, WorkerSpec, worker_program};
 use crate::llm::{DeltaStream, EchoProvider, LlmError, LlmProvider, LlmRequest, cloud_provider};
 use crate::tools::Tools;
 
+/// Messages kept when history is not on disk.
+const PROCESS_HISTORY_CAP: usize = 1000;
+
 /// What the agent knows about itself; shared behind an `Arc`.
 pub struct AgentState {
     started: Instant,
@@ -150,7 +153,14 @@ impl AgentState {
     /// the turn goes on.
     pub(crate) async fn remember(&self, msg: StoredMessage) {
         match &self.memory {
-            History::Process(v) => v.lock().await.push(msg),
+            History::Process(v) => {
+                let mut v = v.lock().await;
+                if v.len() >= PROCESS_HISTORY_CAP {
+                    // Older turns could never fit the model's context anyway.
+                    v.drain(..PROCESS_HISTORY_CAP / 2);
+                }
+                v.push(msg);
+            }
             History::Disk { db, .. } => {
                 let db = db.clone();
                 let res =
