@@ -139,14 +139,16 @@ impl Engine<'_> {
                 },
             };
             match req {
-                WorkerRequest::Warm { messages, tools } => match self.warm(&messages, &tools) {
-                    Ok(ev) => out.send(&ev),
-                    Err((code, message)) => out.send(&WorkerEvent::Error {
-                        id: None,
-                        code,
-                        message,
-                    }),
-                },
+                WorkerRequest::Warm { messages, tools } => {
+                    match self.warm(&messages, &tools, out) {
+                        Ok(ev) => out.send(&ev),
+                        Err((code, message)) => out.send(&WorkerEvent::Error {
+                            id: None,
+                            code,
+                            message,
+                        }),
+                    }
+                }
                 WorkerRequest::Generate {
                     id,
                     messages,
@@ -204,11 +206,18 @@ impl Engine<'_> {
         &mut self,
         messages: &[Message],
         tools: &[ToolSpec],
+        out: &mut Out,
     ) -> Result<WorkerEvent, (WorkerErrorCode, String)> {
         let prompt = self.render(messages, tools, false)?;
         let tokens = self.tokenize(&prompt);
         let started = Instant::now();
-        let (_, prefilled) = self.sync_prefix(&tokens, false)?;
+        let (_, prefilled) = self.sync_prefix(&tokens, false, |done, total| {
+            out.send(&WorkerEvent::Progress {
+                id: None,
+                done,
+                total,
+            });
+        })?;
         Ok(WorkerEvent::Warmed {
             prefix_tokens: tokens.len() as u32,
             prefill_tokens: prefilled as u32,
@@ -223,6 +232,7 @@ impl Engine<'_> {
         &mut self,
         tokens: &[LlamaToken],
         need_logits: bool,
+        mut progress: impl FnMut(u32, u32),
     ) -> Result<(usize, usize), (WorkerErrorCode, String)> {
         let mut keep = self
             .cached
@@ -262,6 +272,7 @@ impl Engine<'_> {
                 (WorkerErrorCode::Inference, format!("decode failed: {e}"))
             })?;
             self.cached.extend_from_slice(chunk);
+            progress((base + chunk.len() - keep) as u32, todo.len() as u32);
         }
         Ok((keep, todo.len()))
     }
@@ -290,7 +301,13 @@ impl Engine<'_> {
             ));
         }
         let prefill_started = Instant::now();
-        let (cached, prefilled) = match self.sync_prefix(&tokens, true) {
+        let (cached, prefilled) = match self.sync_prefix(&tokens, true, |done, total| {
+            out.send(&WorkerEvent::Progress {
+                id: Some(id),
+                done,
+                total,
+            });
+        }) {
             Ok(r) => r,
             Err(e) => {
                 self.reset();

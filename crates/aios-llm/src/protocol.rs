@@ -170,6 +170,18 @@ pub enum WorkerEvent {
         /// Time spent.
         prefill_ms: f64,
     },
+    /// Prefill progress, after each batch of prompt tokens (`id` is absent for a
+    /// `warm`). A slow machine sends these; a stuck worker does not, so the agent's
+    /// timeout counts the gaps between events, not the whole prefill.
+    Progress {
+        /// Request id, when it belongs to a `generate`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+        /// Prompt tokens decoded so far.
+        done: u32,
+        /// Prompt tokens to decode.
+        total: u32,
+    },
     /// Reply text to append.
     Delta {
         /// Request id.

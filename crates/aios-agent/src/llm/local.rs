@@ -239,7 +239,10 @@ async fn next_delta(mut st: Pending) -> Option<(Result<StreamDelta, LlmError>, P
                 st.finished = true;
                 return Some((Err(worker_error(code, message)), st));
             }
-            WorkerEvent::Ready { .. } | WorkerEvent::Warmed { .. } => {}
+            // Signs of life during a long prefill: the timeout starts again.
+            WorkerEvent::Progress { .. }
+            | WorkerEvent::Ready { .. }
+            | WorkerEvent::Warmed { .. } => {}
         }
     }
 }
@@ -478,7 +481,12 @@ async fn supervise(spec: WorkerSpec, mut jobs: mpsc::Receiver<Job>, restarts: Ar
                     let _ = job.events.send(Ok(ev)).await;
                     break true;
                 }
-                Some(ev @ (WorkerEvent::Delta { .. } | WorkerEvent::ToolCall { .. })) => {
+                // Progress of the warm-up counts too: our request waits behind it.
+                Some(
+                    ev @ (WorkerEvent::Delta { .. }
+                    | WorkerEvent::ToolCall { .. }
+                    | WorkerEvent::Progress { .. }),
+                ) => {
                     let _ = job.events.send(Ok(ev)).await;
                 }
                 Some(WorkerEvent::Warmed {
