@@ -167,12 +167,9 @@ impl LlmProvider for AnthropicProvider {
         if let Some(key) = &self.key {
             headers.insert(HeaderName::from_static("x-api-key"), key.clone());
         }
-        let body = serde_json::to_vec(&self.body(req)).map_err(|e| {
-            self.endpoint
-                .protocol(format!("cannot encode the request: {e}"))
-        })?;
-        let response = self.endpoint.post(headers, body.into()).await?;
-        Ok(self.endpoint.stream(response, MessagesDecoder::default()))
+        self.endpoint
+            .stream_json(headers, &self.body(req), MessagesDecoder::default())
+            .await
     }
 
     fn supports_tools(&self) -> bool {

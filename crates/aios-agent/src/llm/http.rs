@@ -257,6 +257,20 @@ impl Endpoint {
         }
     }
 
+    /// Encodes `body` as JSON, posts it with `headers` and streams the reply through
+    /// `decoder`: the whole request path both providers share.
+    pub async fn stream_json<D: Decoder>(
+        &self,
+        headers: HeaderMap,
+        body: &serde_json::Value,
+        decoder: D,
+    ) -> Result<DeltaStream, LlmError> {
+        let body = serde_json::to_vec(body)
+            .map_err(|e| self.protocol(format!("cannot encode the request: {e}")))?;
+        let response = self.post(headers, body.into()).await?;
+        Ok(self.stream(response, decoder))
+    }
+
     /// Turns an SSE response body into deltas through `decoder`. The stream fails
     /// with [`LlmError::Timeout`] when no bytes arrive for the timeout, and ends after
     /// [`StreamDelta::Done`] or the first error.

@@ -157,12 +157,9 @@ impl LlmProvider for OpenAiProvider {
         if let Some(auth) = &self.auth {
             headers.insert(AUTHORIZATION, auth.clone());
         }
-        let body = serde_json::to_vec(&self.body(req)).map_err(|e| {
-            self.endpoint
-                .protocol(format!("cannot encode the request: {e}"))
-        })?;
-        let response = self.endpoint.post(headers, body.into()).await?;
-        Ok(self.endpoint.stream(response, ChatDecoder::default()))
+        self.endpoint
+            .stream_json(headers, &self.body(req), ChatDecoder::default())
+            .await
     }
 
     fn supports_tools(&self) -> bool {
