@@ -173,17 +173,21 @@ impl IpcClient {
             }
         };
         let mut conn = Framed::new(stream, MessageCodec::new(self.max_frame));
-        conn.send(IpcMessage::Hello(Hello {
-            protocol_version: PROTOCOL_VERSION,
-            client_kind: self.kind,
-        }))
-        .await?;
-        match conn.next().await {
-            Some(Ok(IpcMessage::Welcome(w))) => Ok((conn, w)),
-            Some(Ok(IpcMessage::Error(e))) => Err(ClientError::Rejected(e)),
-            Some(Ok(other)) => Err(ClientError::Unexpected(other.type_name())),
-            Some(Err(e)) => Err(e.into()),
-            None => Err(ClientError::Disconnected),
+        let sent = conn
+            .send(IpcMessage::Hello(Hello {
+                protocol_version: PROTOCOL_VERSION,
+                client_kind: self.kind,
+            }))
+            .await;
+        // An agent that refuses us (another uid) answers and hangs up at once, so our
+        // hello may hit a closed socket: its error frame is still there to read.
+        match (conn.next().await, sent) {
+            (Some(Ok(IpcMessage::Error(e))), _) => Err(ClientError::Rejected(e)),
+            (_, Err(e)) => Err(e.into()),
+            (Some(Ok(IpcMessage::Welcome(w))), Ok(())) => Ok((conn, w)),
+            (Some(Ok(other)), Ok(())) => Err(ClientError::Unexpected(other.type_name())),
+            (Some(Err(e)), Ok(())) => Err(e.into()),
+            (None, Ok(())) => Err(ClientError::Disconnected),
         }
     }
 
