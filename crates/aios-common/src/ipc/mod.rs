@@ -33,9 +33,13 @@
 //! 7. Requests carry a `request_id` chosen by the client; every reply to a request
 //!    carries the same id. Replies to one connection's requests keep the order of the
 //!    requests: `ping` → `pong`, `status_request` → `status_reply`,
-//!    `chat_request` → one or more [`StreamChunk`]s, the last with `done: true`.
-//!    Chat turns of one connection run one after another; `ping` and `status` are
-//!    answered while a turn streams.
+//!    `history_request` → `history_reply`, `chat_request` → one or more
+//!    [`StreamChunk`]s, the last with `done: true`, or an [`ErrorReply`] with code
+//!    `provider` when the model fails (the message says what to do). Between the
+//!    chunks of a turn come `tool_call` and `tool_result` events carrying the same
+//!    `request_id`. Turns run one after another, across all connections (one person,
+//!    one conversation); `ping`, `status` and `history` are answered while a turn
+//!    streams.
 //! 8. A frame that cannot be accepted (too long, truncated, not UTF-8, not JSON, an
 //!    unknown `type`, a known type with bad fields) is answered with an
 //!    [`ErrorReply`] naming the [`ErrorCode`] when the socket still takes writes, is
