@@ -487,7 +487,18 @@ impl Worker {
         Ok(at)
     }
 
+    /// The next event that is not prefill progress (progress is not a reply, so it
+    /// must not count as the first event).
     fn next_event(&mut self) -> Result<(Instant, WorkerEvent)> {
+        loop {
+            let (at, ev) = self.next_raw_event()?;
+            if !matches!(ev, WorkerEvent::Progress { .. }) {
+                return Ok((at, ev));
+            }
+        }
+    }
+
+    fn next_raw_event(&mut self) -> Result<(Instant, WorkerEvent)> {
         match self.events.recv_timeout(REQUEST_TIMEOUT) {
             Ok((at, line)) => {
                 let ev = serde_json::from_str(&line)
