@@ -35,5 +35,6 @@ for c in rustfmt clippy; do
   fi
 done
 
-python3 scripts/install_onnxruntime.py
+# It prints the library path on stdout for scripts; setup only needs it installed.
+python3 scripts/install_onnxruntime.py >/dev/null
 python3 scripts/fetch_models.py
