@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use aios_common::config::{AgentConfig, ProviderKind};
 use aios_common::models;
-use aios_common::types::{Role, TrustLevel};
 use aios_memory::{ConversationId, Memory, StoredMessage};
 use tokio::sync::Mutex;
 use tracing::{info, warn};
@@ -207,11 +206,6 @@ impl AgentState {
                 }
             }
         }
-    }
-
-    /// A user message as stored.
-    pub(crate) fn user_message(conv: ConversationId, content: &str) -> StoredMessage {
-        StoredMessage::new(conv, Role::User, content, TrustLevel::User)
     }
 }
 

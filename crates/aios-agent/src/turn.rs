@@ -63,7 +63,12 @@ async fn turn(
     let _turn = state.turn_guard().await;
     let conv = state.conversation().await;
     state
-        .remember(AgentState::user_message(conv, &req.content))
+        .remember(StoredMessage::new(
+            conv,
+            Role::User,
+            &req.content,
+            TrustLevel::User,
+        ))
         .await;
     let mut messages = context(state, conv).await;
     let provider = state.provider();
@@ -103,7 +108,12 @@ async fn turn(
         }
         if calls.is_empty() && malformed.is_empty() {
             state
-                .remember(stored(conv, Role::Assistant, &text, TrustLevel::System))
+                .remember(StoredMessage::new(
+                    conv,
+                    Role::Assistant,
+                    &text,
+                    TrustLevel::System,
+                ))
                 .await;
             client.send(chunk(req, "", true))?;
             return Ok(());
@@ -118,12 +128,17 @@ async fn turn(
             let note = format!("Sorry, I couldn't do that: {}", err.1);
             client.send(chunk(req, &note, false))?;
             state
-                .remember(stored(conv, Role::Assistant, &note, TrustLevel::System))
+                .remember(StoredMessage::new(
+                    conv,
+                    Role::Assistant,
+                    &note,
+                    TrustLevel::System,
+                ))
                 .await;
             client.send(chunk(req, "", true))?;
             return Ok(());
         }
-        let mut reply = stored(conv, Role::Assistant, &text, TrustLevel::System);
+        let mut reply = StoredMessage::new(conv, Role::Assistant, &text, TrustLevel::System);
         reply.tool_calls = calls.clone();
         state.remember(reply).await;
         messages.push(LlmMessage::Assistant {
@@ -144,7 +159,8 @@ async fn turn(
                 result: result.clone(),
             }))?;
             // What a tool returns is content, never instructions.
-            let mut m = stored(conv, Role::Tool, &result.content, TrustLevel::WebContent);
+            let mut m =
+                StoredMessage::new(conv, Role::Tool, &result.content, TrustLevel::WebContent);
             m.tool_call_id = Some(call.id.clone());
             m.tool_name = Some(call.name.clone());
             m.is_error = result.is_error;
@@ -162,7 +178,12 @@ async fn turn(
                 malformed.join("; ")
             );
             state
-                .remember(stored(conv, Role::User, &note, TrustLevel::System))
+                .remember(StoredMessage::new(
+                    conv,
+                    Role::User,
+                    &note,
+                    TrustLevel::System,
+                ))
                 .await;
             messages.push(LlmMessage::User { content: note });
         }
@@ -170,7 +191,12 @@ async fn turn(
     let note = format!("(I stopped after {rounds} tool steps without a final answer.)");
     client.send(chunk(req, &note, false))?;
     state
-        .remember(stored(conv, Role::Assistant, &note, TrustLevel::System))
+        .remember(StoredMessage::new(
+            conv,
+            Role::Assistant,
+            &note,
+            TrustLevel::System,
+        ))
         .await;
     client.send(chunk(req, "", true))?;
     Ok(())
@@ -221,10 +247,6 @@ fn to_llm(m: &StoredMessage) -> LlmMessage {
             is_error: m.is_error,
         },
     }
-}
-
-fn stored(conv: ConversationId, role: Role, content: &str, trust: TrustLevel) -> StoredMessage {
-    StoredMessage::new(conv, role, content, trust)
 }
 
 fn chunk(req: &ChatRequest, delta: &str, done: bool) -> IpcMessage {
