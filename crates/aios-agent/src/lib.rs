@@ -8,11 +8,14 @@
 //! This crate also builds the `aios` command-line tool, which like every other client
 //! speaks only the IPC protocol.
 
+pub mod audit;
+pub mod confirm;
 pub mod llm;
+mod pipeline;
+pub mod policy;
 pub mod prompt;
 pub mod router;
 pub mod state;
-pub mod tools;
 mod turn;
 
 use std::future::Future;

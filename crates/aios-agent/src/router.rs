@@ -99,6 +99,26 @@ impl Handler for Router {
                 // Approvals come only from the aios-confirm child the agent started,
                 // over its private channel; one arriving here is an attack or a bug.
                 warn!(request_id = %r.request_id, client = client.id(), "confirm_response on the public socket refused");
+                let pending = self.state.pending().await;
+                let record = crate::audit::Record {
+                    call_id: r.request_id.to_string(),
+                    action: "confirm_response".into(),
+                    args: serde_json::json!({"approved": r.approved, "client": client.id()}),
+                    trust: aios_common::types::TrustLevel::WebContent,
+                    source: Some("the public agent socket".into()),
+                    approved: false,
+                    result: format!(
+                        "rejected: confirmations are accepted only from aios-confirm ({})",
+                        match pending {
+                            Some(p) if p == r.request_id => "it named the pending request",
+                            Some(_) => "a different request was pending",
+                            None => "nothing was pending",
+                        }
+                    ),
+                };
+                if let Err(e) = self.state.audit().append(record).await {
+                    warn!("{e}");
+                }
                 client.send(refuse(
                     Some(r.request_id),
                     ErrorCode::Forbidden,

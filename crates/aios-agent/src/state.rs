@@ -10,9 +10,13 @@ use aios_memory::{ConversationId, Memory, StoredMessage};
 use tokio::sync::Mutex;
 use tracing::{info, warn};
 
+use crate::audit::AuditLog;
+use crate::confirm::Confirmer;
 use crate::llm::local::{LocalProvider, WorkerSpec, worker_program};
 use crate::llm::{DeltaStream, EchoProvider, LlmError, LlmProvider, LlmRequest, cloud_provider};
-use crate::tools::Tools;
+use crate::policy::RateLimit;
+use aios_common::types::{ToolDefinition, TrustRequirement};
+use aios_mcp::{ToolContext, ToolExecutor};
 
 /// Messages kept when history is not on disk.
 const PROCESS_HISTORY_CAP: usize = 1000;
@@ -25,7 +29,12 @@ pub struct AgentState {
     provider: Arc<dyn LlmProvider>,
     memory: History,
     system_prompt: String,
-    tools: Tools,
+    tools: ToolExecutor,
+    tool_defs: Vec<ToolDefinition>,
+    audit: AuditLog,
+    confirmer: Confirmer,
+    rate: Mutex<RateLimit>,
+    pending: Mutex<Option<uuid::Uuid>>,
     turn_lock: Mutex<()>,
 }
 
@@ -49,27 +58,26 @@ enum History {
 impl AgentState {
     /// Builds the provider, opens the history and loads the system prompt from `config`.
     pub fn new(config: AgentConfig, system_prompt: String) -> Self {
-        let tools = Tools::default();
-        let provider = build_provider(&config, &system_prompt, &tools);
+        let tools = tool_executor(&config);
+        let tool_defs = tools.registry().definitions();
+        let provider = build_provider(&config, &system_prompt, &tool_defs);
         let memory = open_history(&config);
-        Self::with_parts(config, system_prompt, provider, memory, tools)
-    }
-
-    fn with_parts(
-        config: AgentConfig,
-        system_prompt: String,
-        provider: Arc<dyn LlmProvider>,
-        memory: History,
-        tools: Tools,
-    ) -> Self {
+        let audit = open_audit(&config);
         Self {
             started: Instant::now(),
+            rate: Mutex::new(RateLimit::per_minute(
+                config.agent.max_destructive_per_minute,
+            )),
             config,
             clients: AtomicU32::new(0),
             provider,
             memory,
             system_prompt,
             tools,
+            tool_defs,
+            audit,
+            confirmer: Confirmer::beside_current_exe(),
+            pending: Mutex::new(None),
             turn_lock: Mutex::new(()),
         }
     }
@@ -84,9 +92,37 @@ impl AgentState {
         self.provider.as_ref()
     }
 
-    /// The tools offered to the model.
-    pub fn tools(&self) -> &Tools {
+    /// The tools offered to the model, and how they run.
+    pub fn tools(&self) -> &ToolExecutor {
         &self.tools
+    }
+
+    /// The tool definitions offered to the model.
+    pub fn tool_definitions(&self) -> &[ToolDefinition] {
+        &self.tool_defs
+    }
+
+    /// The audit log.
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    pub(crate) fn confirmer(&self) -> &Confirmer {
+        &self.confirmer
+    }
+
+    pub(crate) fn rate_limit(&self) -> &Mutex<RateLimit> {
+        &self.rate
+    }
+
+    /// Notes the confirmation being asked now (for auditing forged answers).
+    pub(crate) async fn set_pending(&self, id: Option<uuid::Uuid>) {
+        *self.pending.lock().await = id;
+    }
+
+    /// The confirmation being asked now, if any.
+    pub(crate) async fn pending(&self) -> Option<uuid::Uuid> {
+        *self.pending.lock().await
     }
 
     /// The system prompt.
@@ -209,6 +245,52 @@ impl AgentState {
     }
 }
 
+/// The built-in tools in the person's home, with the configured limits. Destructive
+/// tools named in `always_allow` are reported and never honoured (the policy ignores
+/// them too).
+fn tool_executor(config: &AgentConfig) -> ToolExecutor {
+    let registry = aios_mcp::tools::builtin();
+    for name in &config.tools.always_allow {
+        match registry.get(name).map(|t| t.trust_requirement()) {
+            Some(TrustRequirement::DoubleConfirm) => warn!(
+                "[tools] always_allow lists `{name}`, a destructive tool: it always asks, this entry is ignored"
+            ),
+            None => warn!("[tools] always_allow lists `{name}`, which is not a tool"),
+            Some(_) => {}
+        }
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| "/".into(), std::path::PathBuf::from);
+    let mut ctx = ToolContext::new(home);
+    ctx.backlight_root = config.tools.backlight_root.clone();
+    ctx.shell_timeout = Duration::from_secs(config.tools.shell_timeout_secs.max(1));
+    ctx.output_cap = config.tools.output_cap_bytes.max(256);
+    ToolExecutor::new(
+        registry,
+        ctx,
+        Duration::from_secs(config.tools.timeout_secs.max(1)),
+    )
+}
+
+fn open_audit(config: &AgentConfig) -> AuditLog {
+    let path = match aios_common::paths::audit_log_path(config.agent.audit_log.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            warn!("{e}; tool calls are refused without an audit log");
+            return AuditLog::unavailable("actions.log".into(), e.to_string());
+        }
+    };
+    match AuditLog::open(&path) {
+        Ok(log) => {
+            info!(path = %path.display(), "audit log opened");
+            log
+        }
+        Err(e) => {
+            warn!("{e}");
+            AuditLog::unavailable(path, e.to_string())
+        }
+    }
+}
+
 fn open_history(config: &AgentConfig) -> History {
     if !config.agent.keep_history {
         return History::Process(Mutex::new(Vec::new()));
@@ -242,7 +324,7 @@ fn open_history(config: &AgentConfig) -> History {
 pub fn build_provider(
     config: &AgentConfig,
     system_prompt: &str,
-    tools: &Tools,
+    tools: &[ToolDefinition],
 ) -> Arc<dyn LlmProvider> {
     let p = &config.provider;
     match p.kind {
@@ -258,7 +340,7 @@ pub fn build_provider(
                         model,
                         threads: config.local.threads,
                         context: config.local.context_tokens,
-                        warm: Some((system_prompt.to_owned(), tools.definitions().to_vec())),
+                        warm: Some((system_prompt.to_owned(), tools.to_vec())),
                     })
                 });
             match spec {

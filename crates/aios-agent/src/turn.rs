@@ -15,6 +15,8 @@ use futures::StreamExt;
 use tracing::{debug, warn};
 
 use crate::llm::{LlmError, LlmMessage, LlmRequest, StreamDelta};
+use crate::pipeline;
+use crate::policy::Taint;
 use crate::state::AgentState;
 
 /// History messages read for the context (the token budget trims further).
@@ -70,11 +72,11 @@ async fn turn(
             TrustLevel::User,
         ))
         .await;
-    let mut messages = context(state, conv).await;
+    let (mut messages, mut taint) = context(state, conv).await;
     let provider = state.provider();
     let cfg = &state.config().provider;
     let tools = if provider.supports_tools() {
-        state.tools().definitions().to_vec()
+        state.tool_definitions().to_vec()
     } else {
         Vec::new()
     };
@@ -138,19 +140,23 @@ async fn turn(
             client.send(chunk(req, "", true))?;
             return Ok(());
         }
+        // Secrets (a Wi-Fi password) go to the tool only: history, the model's context
+        // and the chat see them redacted.
+        let shown: Vec<ToolCall> = calls.iter().map(|c| pipeline::shown(state, c)).collect();
         let mut reply = StoredMessage::new(conv, Role::Assistant, &text, TrustLevel::System);
-        reply.tool_calls = calls.clone();
+        reply.tool_calls = shown.clone();
         state.remember(reply).await;
         messages.push(LlmMessage::Assistant {
             content: text,
-            tool_calls: calls.clone(),
+            tool_calls: shown.clone(),
         });
-        for call in calls {
+        for (call, shown) in calls.into_iter().zip(shown) {
             client.send(IpcMessage::ToolCall(ToolCallEvent {
                 request_id: req.request_id,
-                call: call.clone(),
+                call: shown.clone(),
             }))?;
-            let result = state.tools().execute(&call).await;
+            let outcome = pipeline::run(state, &call, &taint).await;
+            let result = outcome.result;
             if result.is_error {
                 failed.push((call.clone(), result.content.clone()));
             }
@@ -158,16 +164,17 @@ async fn turn(
                 request_id: req.request_id,
                 result: result.clone(),
             }))?;
-            // What a tool returns is content, never instructions.
-            let mut m =
-                StoredMessage::new(conv, Role::Tool, &result.content, TrustLevel::WebContent);
-            m.tool_call_id = Some(call.id.clone());
-            m.tool_name = Some(call.name.clone());
+            // What a tool returns from outside is content, never instructions: it
+            // taints the rest of the conversation.
+            taint.add(outcome.trust, pipeline::source_of(&shown));
+            let mut m = StoredMessage::new(conv, Role::Tool, &result.content, outcome.trust);
+            m.tool_call_id = Some(shown.id.clone());
+            m.tool_name = Some(shown.name.clone());
             m.is_error = result.is_error;
             state.remember(m).await;
             messages.push(LlmMessage::Tool {
-                call_id: call.id,
-                name: call.name,
+                call_id: shown.id,
+                name: shown.name,
                 content: result.content,
                 is_error: result.is_error,
             });
@@ -202,8 +209,9 @@ async fn turn(
     Ok(())
 }
 
-/// System prompt plus the recent history that fits the model's context.
-async fn context(state: &AgentState, conv: ConversationId) -> Vec<LlmMessage> {
+/// System prompt plus the recent history that fits the model's context, and the
+/// outside content that history holds.
+async fn context(state: &AgentState, conv: ConversationId) -> (Vec<LlmMessage>, Taint) {
     let history = state.recent(conv, HISTORY_WINDOW).await;
     let cfg = state.config();
     let window = if state.provider().name() == "local" {
@@ -212,7 +220,7 @@ async fn context(state: &AgentState, conv: ConversationId) -> Vec<LlmMessage> {
         CLOUD_CONTEXT_TOKENS
     };
     let system_tokens =
-        estimate_tokens(state.system_prompt()) + 150 * state.tools().definitions().len();
+        estimate_tokens(state.system_prompt()) + 150 * state.tool_definitions().len();
     let budget = window.saturating_sub(cfg.provider.max_tokens as usize + system_tokens);
     let fitted = fit_to_budget(&history, budget, estimate_tokens);
     let mut messages = Vec::with_capacity(fitted.messages.len() + 1);
@@ -220,7 +228,24 @@ async fn context(state: &AgentState, conv: ConversationId) -> Vec<LlmMessage> {
         content: state.system_prompt().to_owned(),
     });
     messages.extend(fitted.messages.iter().map(to_llm));
-    messages
+    let mut taint = Taint::default();
+    for (i, m) in fitted.messages.iter().enumerate() {
+        if !m.trust.is_untrusted_content() {
+            continue;
+        }
+        // The call that produced a tool message names its source (the file path).
+        let call = fitted.messages[..i]
+            .iter()
+            .rev()
+            .flat_map(|a| a.tool_calls.iter())
+            .find(|c| Some(&c.id) == m.tool_call_id.as_ref());
+        let source = match call {
+            Some(c) => pipeline::source_of(c),
+            None => format!("earlier {}", m.tool_name.as_deref().unwrap_or("content")),
+        };
+        taint.add(m.trust, source);
+    }
+    (messages, taint)
 }
 
 /// A deliberately high estimate (about 3 characters a token) so the prompt fits.

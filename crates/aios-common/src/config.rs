@@ -23,6 +23,15 @@
 //! max_tool_rounds = 8
 //! keep_history = true     # conversation history in $XDG_DATA_HOME/aios/memory.db
 //! system_prompt = ""       # empty = the system_prompt.txt installed with AIOS
+//!
+//! [tools]
+//! always_allow = []       # Confirm-level tools that may run unasked, e.g. ["volume"];
+//!                         # never file_delete or shell_exec, and suspended once the
+//!                         # conversation holds content read from outside
+//! timeout_secs = 120      # one tool call, whatever it is
+//! shell_timeout_secs = 30 # one shell_exec command
+//! output_cap_bytes = 16384
+//! backlight_root = "/sys/class/backlight"
 //! ```
 //!
 //! Every key is optional. Unknown keys are errors, so a typo never silently falls
@@ -45,6 +54,37 @@ pub struct AgentConfig {
     pub local: LocalConfig,
     /// The daemon's own settings.
     pub agent: AgentSection,
+    /// Tool policy and limits.
+    pub tools: ToolsSection,
+}
+
+/// `[tools]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ToolsSection {
+    /// Confirm-level tools that run without asking while the conversation holds no
+    /// outside content. Destructive tools listed here are ignored (with a warning).
+    pub always_allow: Vec<String>,
+    /// Time limit of one tool call.
+    pub timeout_secs: u64,
+    /// Time limit of one `shell_exec` command.
+    pub shell_timeout_secs: u64,
+    /// Most bytes of output one tool call returns.
+    pub output_cap_bytes: usize,
+    /// Directory laid out like `/sys/class/backlight`.
+    pub backlight_root: PathBuf,
+}
+
+impl Default for ToolsSection {
+    fn default() -> Self {
+        Self {
+            always_allow: Vec::new(),
+            timeout_secs: 120,
+            shell_timeout_secs: 30,
+            output_cap_bytes: 16 * 1024,
+            backlight_root: "/sys/class/backlight".into(),
+        }
+    }
 }
 
 /// The kind of language-model provider.

@@ -71,6 +71,14 @@ pub fn data_home() -> Result<PathBuf, PathError> {
     xdg_dir("XDG_DATA_HOME", ".local/share", "data")
 }
 
+/// The audit log: `configured`, else `<state home>/aios/actions.log`.
+pub fn audit_log_path(configured: Option<&Path>) -> Result<PathBuf, PathError> {
+    match configured {
+        Some(p) => Ok(p.to_path_buf()),
+        None => Ok(state_home()?.join("aios").join("actions.log")),
+    }
+}
+
 /// The agent config file: `$AIOS_CONFIG`, else `<config home>/aios/agent.toml`.
 pub fn agent_config_path() -> Result<PathBuf, PathError> {
     if let Some(p) = std::env::var_os(CONFIG_ENV) {

@@ -1,9 +1,139 @@
 //! `aios-confirm`: the confirmation front end, always a separate process.
 //!
 //! The agent starts it from a fixed path beside its own executable, one child per
-//! request, with an inherited socketpair as the only channel, so that nothing the
-//! model, a transcript or a client of the public socket says can approve a tool call.
-//! It will own the terminal prompt (`--tty`) and the Iced dialog; a destructive
-//! action requires typing `DELETE`; a timeout or a dead child means deny.
+//! request, with one end of a socketpair as its stdin: the only channel. It reads one
+//! [`ConfirmRequest`], asks the person, writes one [`ConfirmResponse`] and exits. So
+//! nothing the model, a transcript or a client of the public socket says can approve a
+//! tool call.
 //!
-//! Built by the tools-and-trust issue (terminal) and the GUI issue (dialog).
+//! `--tty` asks on the controlling terminal the agent runs in (`make run` without a
+//! desktop starts the agent and `aios chat` in one terminal). It takes the terminal's
+//! foreground for the question, drops anything typed before the question appeared, and
+//! gives the terminal back afterwards. A destructive action needs `DELETE` typed
+//! exactly; anything else, the end of the timeout, or a closed terminal is a denial.
+//! With no terminal it denies at once and says why. There is no scripted or
+//! auto-approving mode. The Iced dialog comes with the GUI issue.
+
+mod channel;
+mod tty;
+
+use std::process::ExitCode;
+
+use aios_common::types::{ConfirmRequest, ConfirmResponse, TrustRequirement};
+
+/// Runs the front end; the exit code is 0 when an answer (either way) was delivered.
+pub fn run() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!(
+            "aios-confirm --tty\n\nStarted by aios-agent to ask before a tool call; not for use by hand."
+        );
+        return ExitCode::SUCCESS;
+    }
+    if args.iter().any(|a| a != "--tty") {
+        eprintln!("aios-confirm: unknown arguments {args:?}; the only front end so far is --tty");
+    }
+    let mut chan = match channel::Channel::from_stdin() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("aios-confirm: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let req = match chan.read_request() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("aios-confirm: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let verdict = tty::ask(&req);
+    let resp = ConfirmResponse {
+        request_id: req.request_id,
+        approved: verdict.is_ok(),
+        reason: verdict.err(),
+    };
+    match chan.write_response(&resp) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("aios-confirm: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Judges a typed answer: `Ok` approves, `Err` says why not.
+pub fn judge(req: &ConfirmRequest, typed: &str) -> Result<(), String> {
+    let typed = typed.trim_end_matches(['\r', '\n']).trim();
+    match req.requirement {
+        TrustRequirement::DoubleConfirm if typed == "DELETE" => Ok(()),
+        TrustRequirement::DoubleConfirm if typed.is_empty() => Err("nothing was typed".into()),
+        TrustRequirement::DoubleConfirm => Err(format!(
+            "\"{}\" was typed instead of DELETE",
+            printable(&typed.chars().take(40).collect::<String>())
+        )),
+        _ if typed.eq_ignore_ascii_case("y") || typed.eq_ignore_ascii_case("yes") => Ok(()),
+        _ => Err("the person said no".into()),
+    }
+}
+
+/// `s` with control characters shown as escapes, so that text from a file cannot
+/// move the cursor, clear the line or recolour the prompt.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() && c != '\n' {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aios_common::types::ToolCall;
+
+    fn req(requirement: TrustRequirement) -> ConfirmRequest {
+        ConfirmRequest {
+            request_id: uuid::Uuid::nil(),
+            call: ToolCall {
+                id: "c".into(),
+                name: "file_delete".into(),
+                arguments: serde_json::json!({}),
+            },
+            summary: "Delete x".into(),
+            requirement,
+            content_source: None,
+            timeout_secs: 5,
+        }
+    }
+
+    #[test]
+    fn only_exact_delete_approves_a_destructive_call() {
+        let r = req(TrustRequirement::DoubleConfirm);
+        assert_eq!(judge(&r, "DELETE\n"), Ok(()));
+        for bad in ["delete", "DELETE!", "y", "yes", "DELET", " D E L E T E", ""] {
+            assert!(judge(&r, bad).is_err(), "{bad:?} must not approve");
+        }
+        assert!(judge(&r, "yes").unwrap_err().contains("instead of DELETE"));
+    }
+
+    #[test]
+    fn yes_approves_a_confirm_call_and_anything_else_denies() {
+        let r = req(TrustRequirement::Confirm);
+        for ok in ["y", "Y", "yes", "YES\n"] {
+            assert_eq!(judge(&r, ok), Ok(()));
+        }
+        for bad in ["", "n", "no", "yess", "sure"] {
+            assert!(judge(&r, bad).is_err());
+        }
+    }
+
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(printable("a\x1b[2Kb"), "a\\u{1b}[2Kb");
+    }
+}

@@ -1,8 +1,20 @@
 //! `aios-mcp`: the tool framework and the built-in tools.
 //!
-//! It will own the `Tool` trait (JSON-Schema argument definitions, trust requirement,
-//! execution), the `ToolRegistry`, the `ToolExecutor` with per-call timeouts, the file,
-//! shell, Wi-Fi, brightness, volume, system-info and URL tools, and the MCP client for
-//! the browser. It never depends on the agent: policy and confirmation live there.
+//! A [`Tool`] describes its arguments with a JSON Schema derived from a Rust type
+//! (`schemars`), states its [`TrustRequirement`](aios_common::types::TrustRequirement)
+//! and runs. The [`ToolExecutor`] validates arguments against that schema before
+//! anything else and bounds every call with a timeout. Argument properties marked
+//! `"x-secret": true` (a Wi-Fi password) are handed to the tool and nowhere else:
+//! [`redact`] replaces them for logs, the audit file, tool cards and the model.
 //!
-//! Built by the tools-and-trust issue.
+//! Policy, confirmation and audit are the agent's business; this crate never depends
+//! on it. The MCP client for the browser comes with the browser issue.
+
+mod registry;
+mod schema;
+mod tool;
+pub mod tools;
+
+pub use registry::{ToolExecutor, ToolRegistry};
+pub use schema::{redact, validate};
+pub use tool::{Tool, ToolContext, ToolError, definition_for, parse_args};

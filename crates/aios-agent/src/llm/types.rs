@@ -7,16 +7,7 @@ use aios_common::types::ToolCall;
 use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 
-/// A tool the model may call: name, description and JSON Schema of the arguments.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ToolDefinition {
-    /// Registered name, e.g. `file_list`.
-    pub name: String,
-    /// What the tool does, for the model.
-    pub description: String,
-    /// JSON Schema (an object schema) of the arguments.
-    pub parameters: serde_json::Value,
-}
+pub use aios_common::types::ToolDefinition;
 
 /// One message of the conversation sent to a provider.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -165,8 +165,19 @@ fn tool_events() {
         IpcMessage::ConfirmResponse(ConfirmResponse {
             request_id: id(),
             approved: false,
+            reason: None,
         }),
         &format!(r#"{{"type":"confirm_response","request_id":"{ID}","approved":false}}"#),
+    );
+    golden(
+        IpcMessage::ConfirmResponse(ConfirmResponse {
+            request_id: id(),
+            approved: false,
+            reason: Some("typed \"yes\" instead of DELETE".into()),
+        }),
+        &format!(
+            r#"{{"type":"confirm_response","request_id":"{ID}","approved":false,"reason":"typed \"yes\" instead of DELETE"}}"#
+        ),
     );
 }
 
@@ -229,9 +240,11 @@ fn chat_message_and_audit_entry() {
     let e = AuditEntry {
         seq: 0,
         ts,
+        call_id: "call_1".into(),
         action: "file_write".into(),
         args: json!({"path": "/tmp/x"}),
-        trust: TrustLevel::User,
+        trust: TrustLevel::WebContent,
+        source: Some("/home/user/notes.txt".into()),
         approved: true,
         result: "ok".into(),
         prev_hash: String::new(),
@@ -240,7 +253,7 @@ fn chat_message_and_audit_entry() {
     let text = serde_json::to_string(&e).expect("serialise");
     assert_eq!(
         text,
-        r#"{"seq":0,"ts":"2026-11-25T12:00:00Z","action":"file_write","args":{"path":"/tmp/x"},"trust":"User","approved":true,"result":"ok","prev_hash":"","hash":"ab"}"#
+        r#"{"seq":0,"ts":"2026-11-25T12:00:00Z","call_id":"call_1","action":"file_write","args":{"path":"/tmp/x"},"trust":"WebContent","source":"/home/user/notes.txt","approved":true,"result":"ok","prev_hash":"","hash":"ab"}"#
     );
     for level in ["User", "System", "WebContent", "Memory"] {
         let parsed: TrustLevel = serde_json::from_value(json!(level)).expect("trust level");

@@ -30,4 +30,7 @@ pub struct ConfirmResponse {
     pub request_id: Uuid,
     /// True only when the person approved.
     pub approved: bool,
+    /// Why it was denied, when the front end knows (wrong word, no terminal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }

@@ -9,5 +9,5 @@ mod trust;
 pub use audit::AuditEntry;
 pub use confirm::{ConfirmRequest, ConfirmResponse};
 pub use message::{ChatMessage, Role};
-pub use tool::{ToolCall, ToolResult};
+pub use tool::{ToolCall, ToolDefinition, ToolResult};
 pub use trust::{TrustLevel, TrustRequirement};

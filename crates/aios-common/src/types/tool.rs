@@ -21,3 +21,15 @@ pub struct ToolResult {
     /// True when the call failed, was denied or never ran.
     pub is_error: bool,
 }
+
+/// A tool the model may call: name, description and JSON Schema of the arguments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolDefinition {
+    /// Registered name, e.g. `file_list`.
+    pub name: String,
+    /// What the tool does, for the model.
+    pub description: String,
+    /// JSON Schema (an object schema) of the arguments. Properties holding secrets
+    /// carry `"x-secret": true`; their values are redacted everywhere but the tool.
+    pub parameters: serde_json::Value,
+}

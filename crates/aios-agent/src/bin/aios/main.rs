@@ -52,6 +52,26 @@ enum Command {
     /// Inspect or create the agent config file.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Check or read the audit log of tool actions.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain and the head record; names the first bad line.
+    Verify {
+        /// The log (default: the config's audit_log, else $XDG_STATE_HOME/aios/actions.log).
+        path: Option<PathBuf>,
+    },
+    /// Print the most recent entries readably.
+    Tail {
+        /// How many entries.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: usize,
+        /// The log (default as for `verify`).
+        path: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,6 +111,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Config(cmd) = &cli.command {
         return config_command(cmd);
     }
+    if let Command::Audit(cmd) = &cli.command {
+        return audit_command(cmd);
+    }
     let mut client = IpcClient::new(socket_path(cli.socket)?, ClientKind::Cli);
     if cli.no_wait {
         client = client.with_retry(RetryPolicy {
@@ -121,7 +144,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Config(_) => unreachable!("handled above"),
+        Command::Config(_) | Command::Audit(_) => unreachable!("handled above"),
     }
 }
 
@@ -226,6 +249,65 @@ async fn chat(client: &mut IpcClient) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn audit_path(flag: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(p) = flag {
+        return Ok(p.clone());
+    }
+    let configured = paths::agent_config_path()
+        .ok()
+        .and_then(|p| AgentConfig::load(&p).ok())
+        .and_then(|l| l.config().agent.audit_log.clone());
+    Ok(paths::audit_log_path(configured.as_deref())?)
+}
+
+fn audit_command(cmd: &AuditCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        AuditCommand::Verify { path } => {
+            let path = audit_path(path.as_ref())?;
+            match aios_agent::audit::verify(&path) {
+                Ok(n) => {
+                    println!(
+                        "{}: OK, {n} entries, the chain and the head match",
+                        path.display()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    println!("{}: FAILED: {e}", path.display());
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        AuditCommand::Tail { lines, path } => {
+            let path = audit_path(path.as_ref())?;
+            let entries = aios_agent::audit::read_entries(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            for e in &entries[entries.len().saturating_sub(*lines)..] {
+                let who = if e.approved {
+                    "approved"
+                } else {
+                    "not approved"
+                };
+                let src = e
+                    .source
+                    .as_deref()
+                    .map(|s| format!(" [after reading {s}]"))
+                    .unwrap_or_default();
+                println!(
+                    "#{:<5} {}  {} {}  {who}{src}\n       {}",
+                    e.seq,
+                    e.ts.with_timezone(&chrono::Local)
+                        .format("%Y-%m-%d %H:%M:%S"),
+                    e.action,
+                    e.args,
+                    e.result.lines().next().unwrap_or_default()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 fn config_command(cmd: &ConfigCommand) -> anyhow::Result<ExitCode> {

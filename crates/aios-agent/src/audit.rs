@@ -1,0 +1,371 @@
+//! The tamper-evident audit log: JSON Lines, one [`AuditEntry`] per line, each
+//! carrying the SHA-256 of the previous one, fsynced before `append` returns.
+//!
+//! The newest `seq` and `hash` are also kept in a separate head file (`actions.head`
+//! beside `actions.log`), so cutting lines off the end shows too. An attacker running
+//! as the same user can rewrite both files consistently; what the chain guarantees is
+//! that an edit, deletion, insertion, reordering or truncation of the log alone is
+//! found and named by [`verify`] (`aios audit verify`).
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use aios_common::types::{AuditEntry, TrustLevel};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tracing::{error, warn};
+
+/// Why the log cannot be written. Tool calls are refused while this is so.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The file or the head could not be written or synced.
+    #[error(
+        "cannot write the audit log {path}: {source}; tool calls are refused until it is writable"
+    )]
+    Io {
+        /// The log.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Where [`verify`] found the chain broken. `line` counts from 1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// The log could not be read.
+    #[error("cannot read {0}")]
+    Unreadable(String),
+    /// A line is broken; `what` says how.
+    #[error("line {line}: {what}")]
+    Line {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with it.
+        what: String,
+    },
+    /// Entries are missing from the end.
+    #[error("truncated after line {lines}: the head records {head_entries} entries")]
+    Truncated {
+        /// Lines present.
+        lines: usize,
+        /// Entries the head says were written.
+        head_entries: u64,
+    },
+    /// The head file disagrees with the log in another way.
+    #[error("head: {0}")]
+    Head(String),
+}
+
+/// The head record: the last entry written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    /// `seq` of the last entry.
+    pub seq: u64,
+    /// `hash` of the last entry.
+    pub hash: String,
+}
+
+/// The head file that belongs to `log`.
+pub fn head_path(log: &Path) -> PathBuf {
+    log.with_extension("head")
+}
+
+/// The hash an entry must carry: SHA-256 over the previous hash, a newline and the
+/// entry's JSON with `hash` empty.
+pub fn entry_hash(e: &AuditEntry) -> String {
+    let mut unsigned = e.clone();
+    unsigned.hash.clear();
+    let json = serde_json::to_string(&unsigned).unwrap_or_default();
+    let mut h = Sha256::new();
+    h.update(e.prev_hash.as_bytes());
+    h.update(b"\n");
+    h.update(json.as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks the chain of `log` and its head; returns the number of entries.
+pub fn verify(log: &Path) -> Result<u64, VerifyError> {
+    let file =
+        File::open(log).map_err(|e| VerifyError::Unreadable(format!("{}: {e}", log.display())))?;
+    let mut last: Option<AuditEntry> = None;
+    let mut lines = 0usize;
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let n = i + 1;
+        let line = line.map_err(|e| VerifyError::Line {
+            line: n,
+            what: format!("unreadable: {e}"),
+        })?;
+        lines = n;
+        let e: AuditEntry = serde_json::from_str(&line).map_err(|err| VerifyError::Line {
+            line: n,
+            what: format!("not an audit entry ({err})"),
+        })?;
+        let bad = |what: String| VerifyError::Line { line: n, what };
+        if e.seq != i as u64 {
+            return Err(bad(format!(
+                "seq is {} where {i} was expected (a line was removed, inserted or moved)",
+                e.seq
+            )));
+        }
+        let prev = last.as_ref().map_or("", |l| l.hash.as_str());
+        if e.prev_hash != prev {
+            return Err(bad(
+                "prev_hash does not match the line before (a line was removed, inserted or moved)"
+                    .into(),
+            ));
+        }
+        if entry_hash(&e) != e.hash {
+            return Err(bad(
+                "the hash does not match the content (the line was edited)".into(),
+            ));
+        }
+        last = Some(e);
+    }
+    let head = read_head(&head_path(log)).map_err(VerifyError::Head)?;
+    match (head, &last) {
+        (None, None) => Ok(0),
+        (None, Some(_)) => Err(VerifyError::Head(format!(
+            "{} is missing, so truncation cannot be ruled out",
+            head_path(log).display()
+        ))),
+        (Some(h), None) => Err(VerifyError::Truncated {
+            lines: 0,
+            head_entries: h.seq + 1,
+        }),
+        (Some(h), Some(l)) if h.seq > l.seq => Err(VerifyError::Truncated {
+            lines,
+            head_entries: h.seq + 1,
+        }),
+        (Some(h), Some(l)) if h.seq < l.seq => Err(VerifyError::Line {
+            line: h.seq as usize + 2,
+            what: format!(
+                "the head ends at line {}; this and later lines were added behind its back",
+                h.seq + 1
+            ),
+        }),
+        (Some(h), Some(l)) if h.hash != l.hash => Err(VerifyError::Line {
+            line: lines,
+            what: "the last line does not match the head (it was replaced)".into(),
+        }),
+        (Some(_), Some(_)) => Ok(lines as u64),
+    }
+}
+
+fn read_head(path: &Path) -> Result<Option<Head>, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| format!("{} is unreadable: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Every entry of `log` that parses, oldest first (for `aios audit tail`).
+pub fn read_entries(log: &Path) -> std::io::Result<Vec<AuditEntry>> {
+    let file = File::open(log)?;
+    Ok(BufReader::new(file)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| serde_json::from_str(&l).ok())
+        .collect())
+}
+
+/// What one audit line records, before the chain fields are filled in.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// The tool call's id.
+    pub call_id: String,
+    /// Tool name or event.
+    pub action: String,
+    /// Arguments, secrets already redacted.
+    pub args: serde_json::Value,
+    /// Trust of the request.
+    pub trust: TrustLevel,
+    /// Source of untrusted content, if any.
+    pub source: Option<String>,
+    /// Approved (by policy or the person).
+    pub approved: bool,
+    /// `intent`, `ok: …`, `error: …`, `denied: …`.
+    pub result: String,
+}
+
+struct Inner {
+    path: PathBuf,
+    file: Option<File>,
+    head: Option<Head>,
+    /// Why `file` is `None`.
+    broken: String,
+}
+
+/// The agent's writer. Appends are serialized and durable before they return.
+#[derive(Clone)]
+pub struct AuditLog {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditLog")
+    }
+}
+
+impl AuditLog {
+    /// Opens (creating, mode 0600, folder 0700) the log at `path`. A log that fails
+    /// verification is never appended to: it and its head are renamed aside
+    /// (`actions.log.broken-<time>`) and a new chain starts with an entry saying so.
+    pub fn open(path: &Path) -> Result<Self, AuditError> {
+        let io = |source| AuditError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let mut broken = None;
+        if path.exists()
+            && let Err(e) = verify(path)
+        {
+            let stamp = Utc::now().format("%Y%m%dT%H%M%S");
+            let aside = PathBuf::from(format!("{}.broken-{stamp}", path.display()));
+            error!(log = %path.display(), "the audit log fails verification ({e}); it is kept as {} and a new one is started", aside.display());
+            std::fs::rename(path, &aside).map_err(io)?;
+            let _ = std::fs::rename(head_path(path), aside.with_extension("head"));
+            broken = Some(format!(
+                "the previous log failed verification ({e}) and is kept as {}",
+                aside.display()
+            ));
+        }
+        let head = read_head(&head_path(path)).ok().flatten();
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(io)?;
+        let log = Self {
+            inner: Arc::new(Mutex::new(Inner {
+                path: path.to_owned(),
+                file: Some(file),
+                head,
+                broken: String::new(),
+            })),
+        };
+        if let Some(why) = broken {
+            log.append_now(Record {
+                call_id: String::new(),
+                action: "audit_restart".into(),
+                args: serde_json::Value::Null,
+                trust: TrustLevel::System,
+                source: None,
+                approved: false,
+                result: why,
+            })?;
+        }
+        Ok(log)
+    }
+
+    /// A log that cannot be written: every append fails with `why`, so every tool
+    /// call is refused.
+    pub fn unavailable(path: PathBuf, why: String) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(Inner {
+                path,
+                file: None,
+                head: None,
+                broken: why,
+            })),
+        }
+    }
+
+    /// The log's path.
+    pub fn path(&self) -> PathBuf {
+        self.inner
+            .lock()
+            .map(|i| i.path.clone())
+            .unwrap_or_default()
+    }
+
+    /// Appends `r`, fsyncs the log, then rewrites the head (temp file, fsync, rename).
+    pub fn append_now(&self, r: Record) -> Result<AuditEntry, AuditError> {
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let path = inner.path.clone();
+        let io = |source| AuditError::Io {
+            path: path.clone(),
+            source,
+        };
+        let (seq, prev_hash) = match &inner.head {
+            Some(h) => (h.seq + 1, h.hash.clone()),
+            None => (0, String::new()),
+        };
+        let mut e = AuditEntry {
+            seq,
+            ts: Utc::now(),
+            call_id: r.call_id,
+            action: r.action,
+            args: r.args,
+            trust: r.trust,
+            source: r.source,
+            approved: r.approved,
+            result: r.result,
+            prev_hash,
+            hash: String::new(),
+        };
+        e.hash = entry_hash(&e);
+        let mut line = serde_json::to_string(&e).unwrap_or_default();
+        line.push('\n');
+        let broken = inner.broken.clone();
+        let Some(file) = inner.file.as_mut() else {
+            return Err(io(std::io::Error::other(broken)));
+        };
+        file.write_all(line.as_bytes()).map_err(io)?;
+        file.sync_data().map_err(io)?;
+        let head = Head {
+            seq,
+            hash: e.hash.clone(),
+        };
+        write_head(&head_path(&path), &head).map_err(io)?;
+        inner.head = Some(head);
+        Ok(e)
+    }
+
+    /// [`AuditLog::append_now`] off the async runtime.
+    pub async fn append(&self, r: Record) -> Result<AuditEntry, AuditError> {
+        let log = self.clone();
+        match tokio::task::spawn_blocking(move || log.append_now(r)).await {
+            Ok(r) => r,
+            Err(e) => {
+                warn!("audit writer stopped: {e}");
+                Err(AuditError::Io {
+                    path: self.path(),
+                    source: std::io::Error::other(e.to_string()),
+                })
+            }
+        }
+    }
+}
+
+fn write_head(path: &Path, head: &Head) -> std::io::Result<()> {
+    let tmp = path.with_extension("head.tmp");
+    let mut f = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(serde_json::to_string(head).unwrap_or_default().as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! Asking the person: one `aios-confirm` child per request, over a socketpair.
+//!
+//! The child is started from a fixed path beside the agent's own executable (never
+//! from `PATH` or the config) with one end of a fresh socketpair as its stdin: the
+//! only channel an answer can arrive on. Nothing else (the public socket, the model,
+//! a transcript, the chat) is ever read for an answer. Every failure is a denial: no
+//! answer before the deadline, the child dying, a malformed or mismatched reply.
+
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use aios_common::ipc::IpcMessage;
+use aios_common::ipc::MessageCodec;
+use aios_common::types::{ConfirmRequest, TrustRequirement};
+use futures::{SinkExt, StreamExt};
+use tokio_util::codec::Framed;
+use tracing::{info, warn};
+
+/// Largest answer frame accepted from the child.
+const MAX_FRAME: usize = 64 * 1024;
+/// Time the child gets to go after the deadline before it is killed.
+const GRACE: Duration = Duration::from_secs(2);
+
+/// The person's answer, or why there is none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Approved on the private channel.
+    Approved,
+    /// Denied; the reason is for the model, the person and the audit log.
+    Denied(String),
+}
+
+/// Starts `aios-confirm` children.
+#[derive(Debug, Clone)]
+pub struct Confirmer {
+    program: Option<PathBuf>,
+}
+
+impl Confirmer {
+    /// The `aios-confirm` beside the running executable. When it is missing every
+    /// request is denied with the reason.
+    pub fn beside_current_exe() -> Self {
+        let program = std::env::current_exe().ok().and_then(|exe| {
+            let p = exe.parent()?.join("aios-confirm");
+            p.is_file().then_some(p)
+        });
+        if program.is_none() {
+            warn!(
+                "aios-confirm is not installed beside aios-agent; every tool call that needs a confirmation will be denied (build it with `cargo build -p aios-confirm` or `make build`)"
+            );
+        }
+        Self { program }
+    }
+
+    /// Asks; resolves when the person answers, the child ends, or `req.timeout_secs`
+    /// pass.
+    pub async fn ask(&self, req: &ConfirmRequest) -> Answer {
+        let Some(program) = &self.program else {
+            return Answer::Denied(
+                "aios-confirm is not installed beside aios-agent, so nobody could be asked".into(),
+            );
+        };
+        let (ours, theirs) = match std::os::unix::net::UnixStream::pair() {
+            Ok(p) => p,
+            Err(e) => return Answer::Denied(format!("cannot open the confirmation channel: {e}")),
+        };
+        let mut child = match tokio::process::Command::new(program)
+            .arg("--tty")
+            .stdin(Stdio::from(OwnedFd::from(theirs)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => return Answer::Denied(format!("cannot start {}: {e}", program.display())),
+        };
+        let answer = converse(ours, req).await;
+        let answer = match answer {
+            Some(a) => a,
+            None => {
+                // No answer yet: wait for one until the deadline, or for the child to end.
+                Answer::Denied("the confirmation prompt closed without an answer".into())
+            }
+        };
+        // The child should end by itself once it has answered or timed out; if not, stop it.
+        if tokio::time::timeout(GRACE, child.wait()).await.is_err() {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+        info!(request_id = %req.request_id, tool = %req.call.name, approved = matches!(answer, Answer::Approved), "confirmation answered");
+        answer
+    }
+}
+
+/// Sends the request and waits for the matching answer until the deadline.
+async fn converse(ours: std::os::unix::net::UnixStream, req: &ConfirmRequest) -> Option<Answer> {
+    let deadline = Duration::from_secs(req.timeout_secs);
+    let stream = ours
+        .set_nonblocking(true)
+        .and_then(|()| tokio::net::UnixStream::from_std(ours))
+        .ok()?;
+    let mut framed = Framed::new(stream, MessageCodec::new(MAX_FRAME));
+    if framed
+        .send(IpcMessage::ConfirmRequest(req.clone()))
+        .await
+        .is_err()
+    {
+        return Some(Answer::Denied(
+            "the confirmation prompt could not be reached".into(),
+        ));
+    }
+    let reply = match tokio::time::timeout(deadline, framed.next()).await {
+        Err(_) => {
+            return Some(Answer::Denied(format!(
+                "no answer within {} s",
+                req.timeout_secs
+            )));
+        }
+        Ok(None) => return None,
+        Ok(Some(Err(e))) => {
+            return Some(Answer::Denied(format!(
+                "the confirmation prompt sent an unreadable answer: {e}"
+            )));
+        }
+        Ok(Some(Ok(m))) => m,
+    };
+    Some(match reply {
+        IpcMessage::ConfirmResponse(r) if r.request_id != req.request_id => {
+            Answer::Denied("the answer was for a different request".into())
+        }
+        IpcMessage::ConfirmResponse(r) if r.approved => Answer::Approved,
+        IpcMessage::ConfirmResponse(r) => {
+            Answer::Denied(r.reason.unwrap_or_else(|| "the person said no".into()))
+        }
+        other => Answer::Denied(format!(
+            "the confirmation prompt sent {} instead of an answer",
+            other.type_name()
+        )),
+    })
+}
+
+/// What the person must do, in words (for logs and the model).
+pub fn what_is_asked(r: TrustRequirement) -> &'static str {
+    match r {
+        TrustRequirement::DoubleConfirm => "type DELETE",
+        _ => "answer yes",
+    }
+}

@@ -1,0 +1,178 @@
+//! The tool pipeline: validate -> policy -> confirm if required -> audit intent ->
+//! execute -> audit outcome -> result for the model.
+//!
+//! Every way out of it that is not an approved, audited execution is a denial that
+//! the model reads as an error: unknown tool, bad arguments, rate limit, no or
+//! negative answer, an audit log that cannot be written.
+
+use std::time::Instant;
+
+use aios_common::types::{ConfirmRequest, ToolCall, ToolResult, TrustLevel, TrustRequirement};
+use serde_json::Value;
+use tracing::{info, warn};
+
+use crate::audit::Record;
+use crate::confirm::Answer;
+use crate::policy::{Decision, Taint, decide};
+use crate::state::AgentState;
+
+/// What came of one call.
+#[derive(Debug, Clone)]
+pub(crate) struct Outcome {
+    /// For the model and the chat.
+    pub result: ToolResult,
+    /// Trust of `result.content`: outside content taints the conversation.
+    pub trust: TrustLevel,
+}
+
+/// The call with secret arguments redacted, for anything that is not the tool itself.
+pub(crate) fn shown(state: &AgentState, call: &ToolCall) -> ToolCall {
+    let mut c = call.clone();
+    if let Some(t) = state.tools().registry().get(&call.name) {
+        c.arguments = aios_mcp::redact(&t.definition().parameters, &call.arguments);
+    }
+    c
+}
+
+/// Where a tool's output came from, for the taint sources.
+pub(crate) fn source_of(call: &ToolCall) -> String {
+    match (
+        call.name.as_str(),
+        call.arguments.get("path").and_then(Value::as_str),
+    ) {
+        ("file_read" | "file_list" | "file_search", Some(p)) => p.to_owned(),
+        _ => format!("output of {}", call.name),
+    }
+}
+
+/// Runs `call` through the pipeline with the conversation's `taint`.
+pub(crate) async fn run(state: &AgentState, call: &ToolCall, taint: &Taint) -> Outcome {
+    let shown = shown(state, call);
+    let record = |approved: bool, result: String| Record {
+        call_id: call.id.clone(),
+        action: call.name.clone(),
+        args: shown.arguments.clone(),
+        trust: taint.trust(),
+        source: taint.source_line(),
+        approved,
+        result,
+    };
+    let deny = |why: String| async {
+        warn!(tool = %call.name, call_id = %call.id, "denied: {why}");
+        if let Err(e) = state
+            .audit()
+            .append(record(false, format!("denied: {why}")))
+            .await
+        {
+            warn!("{e}");
+        }
+        Outcome {
+            result: ToolResult {
+                call_id: call.id.clone(),
+                content: why,
+                is_error: true,
+            },
+            trust: TrustLevel::System,
+        }
+    };
+
+    let (tool, requirement) = match state.tools().check(&call.name, &call.arguments) {
+        Ok(t) => t,
+        Err(e) => return deny(e.to_string()).await,
+    };
+    let always_allow = &state.config().tools.always_allow;
+    let decision = decide(
+        &call.name,
+        requirement,
+        tool.sends_data_out(),
+        always_allow,
+        taint,
+    );
+    if requirement == TrustRequirement::DoubleConfirm
+        && let Err(wait) = state.rate_limit().lock().await.take(Instant::now())
+    {
+        return deny(format!(
+            "refused: at most {} destructive actions a minute; try again in {} s",
+            state.config().agent.max_destructive_per_minute,
+            wait.as_secs().max(1)
+        ))
+        .await;
+    }
+    let via = match decision {
+        Decision::Allow(why) => why,
+        Decision::Ask(level) => {
+            let req = ConfirmRequest {
+                request_id: uuid::Uuid::new_v4(),
+                call: shown.clone(),
+                summary: tool.describe(&shown.arguments),
+                requirement: level,
+                content_source: taint.source_line(),
+                timeout_secs: state.config().agent.confirm_timeout_secs.max(1),
+            };
+            state.set_pending(Some(req.request_id)).await;
+            let answer = state.confirmer().ask(&req).await;
+            state.set_pending(None).await;
+            match answer {
+                Answer::Approved => "the person",
+                Answer::Denied(why) => {
+                    return deny(format!("the person did not allow this ({why})")).await;
+                }
+            }
+        }
+    };
+    if let Err(e) = state.audit().append(record(true, "intent".into())).await {
+        return Outcome {
+            result: ToolResult {
+                call_id: call.id.clone(),
+                content: e.to_string(),
+                is_error: true,
+            },
+            trust: TrustLevel::System,
+        };
+    }
+    info!(tool = %call.name, call_id = %call.id, approved_by = via, "running");
+    let run = state
+        .tools()
+        .execute(&call.name, call.arguments.clone())
+        .await;
+    let (content, is_error) = match run {
+        Ok(text) => (text, false),
+        Err(e) => (e.to_string(), true),
+    };
+    let summary = if is_error {
+        format!("error: {content}")
+    } else {
+        format!("ok: {content}")
+    };
+    if let Err(e) = state
+        .audit()
+        .append(record(true, clip(&summary, 500)))
+        .await
+    {
+        warn!("{e}");
+    }
+    Outcome {
+        result: ToolResult {
+            call_id: call.id.clone(),
+            content,
+            is_error,
+        },
+        trust: if tool.output_is_content() {
+            TrustLevel::WebContent
+        } else {
+            TrustLevel::System
+        },
+    }
+}
+
+/// The first `max` bytes of `s` (at a character boundary), marked when cut.
+fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}

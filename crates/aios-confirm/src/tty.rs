@@ -1,0 +1,155 @@
+//! The terminal front end.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use aios_common::types::{ConfirmRequest, TrustRequirement};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+use nix::sys::termios::{FlushArg, tcflush};
+use nix::unistd::{Pid, getpgrp, setpgid, tcgetpgrp, tcsetpgrp};
+
+use crate::{judge, printable};
+
+/// Longest answer line read.
+const MAX_LINE: usize = 256;
+
+/// Asks on the controlling terminal; `Ok` approves, `Err` says why not.
+pub fn ask(req: &ConfirmRequest) -> Result<(), String> {
+    let mut tty = match OpenOptions::new().read(true).write(true).open("/dev/tty") {
+        Ok(t) => t,
+        Err(e) => {
+            let why = format!(
+                "no terminal to ask on ({e}) and no display for the dialog, so nobody could be asked"
+            );
+            eprintln!("aios-confirm: {why}; denied");
+            return Err(why);
+        }
+    };
+    let fg = Foreground::take(&tty);
+    // Keys pressed before the question was on screen are not an answer to it.
+    let _ = tcflush(tty.as_fd(), FlushArg::TCIFLUSH);
+    let deadline = Instant::now() + Duration::from_secs(req.timeout_secs);
+    let _ = tty.write_all(prompt(req).as_bytes());
+    let _ = tty.flush();
+    let verdict = match read_line(&mut tty, deadline) {
+        Line::Typed(text) => judge(req, &text),
+        Line::Timeout => {
+            let _ = tty.write_all(b"\n");
+            Err(format!("no answer within {} s", req.timeout_secs))
+        }
+        Line::Closed(why) => Err(format!("the terminal closed ({why})")),
+    };
+    let note = match &verdict {
+        Ok(()) => "Allowed.\n".to_owned(),
+        Err(why) => format!("Denied: {why}.\n"),
+    };
+    let _ = tty.write_all(note.as_bytes());
+    drop(fg);
+    verdict
+}
+
+fn prompt(req: &ConfirmRequest) -> String {
+    let args = serde_json::to_string_pretty(&req.call.arguments).unwrap_or_default();
+    let mut p = String::from("\n──────── AIOS asks before acting ────────\n");
+    p += &format!("  {}\n", printable(&req.summary));
+    p += &format!("  tool: {}\n", printable(&req.call.name));
+    for line in args.lines() {
+        p += &format!("  {}\n", printable(line));
+    }
+    if let Some(src) = &req.content_source {
+        p += &format!(
+            "  ! This conversation contains text read from: {}\n    That text may have asked for this. Allow it only if you asked for it yourself.\n",
+            printable(src)
+        );
+    }
+    p += &match req.requirement {
+        TrustRequirement::DoubleConfirm => format!(
+            "This cannot be undone. Type DELETE and press Enter to allow; anything else denies ({} s): ",
+            req.timeout_secs
+        ),
+        _ => format!("Allow? [y/N] ({} s): ", req.timeout_secs),
+    };
+    p
+}
+
+enum Line {
+    Typed(String),
+    Timeout,
+    Closed(String),
+}
+
+fn read_line(tty: &mut File, deadline: Instant) -> Line {
+    let mut line = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Line::Timeout;
+        }
+        let ms = u16::try_from(left.as_millis().min(10_000)).unwrap_or(10_000);
+        let mut fds = [PollFd::new(tty.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(0) => continue,
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Line::Closed(e.to_string()),
+        }
+        let mut buf = [0u8; 128];
+        match tty.read(&mut buf) {
+            Ok(0) => return Line::Closed("end of input".into()),
+            Ok(n) => {
+                line.extend_from_slice(&buf[..n]);
+                if let Some(pos) = line.iter().position(|&b| b == b'\n') {
+                    line.truncate(pos);
+                    return Line::Typed(String::from_utf8_lossy(&line).into_owned());
+                }
+                if line.len() > MAX_LINE {
+                    return Line::Typed(String::from_utf8_lossy(&line).into_owned());
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Line::Closed(e.to_string()),
+        }
+    }
+}
+
+/// Holds the terminal's foreground for the question and gives it back on drop.
+///
+/// The agent may run as a background job of the shell the person types into (`make
+/// run`), and a background process reading the terminal is stopped by SIGTTIN. So the
+/// prompt moves into a process group of its own and makes that the foreground, with
+/// SIGTTOU blocked as shells do; afterwards the previous foreground group gets the
+/// terminal back.
+struct Foreground {
+    tty: Option<File>,
+    previous: Option<Pid>,
+}
+
+impl Foreground {
+    fn take(tty: &File) -> Self {
+        let mut block = SigSet::empty();
+        block.add(Signal::SIGTTOU);
+        let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&block), None);
+        let previous = tcgetpgrp(tty.as_fd()).ok();
+        if previous != Some(getpgrp()) {
+            let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
+            let _ = tcsetpgrp(tty.as_fd(), getpgrp());
+        }
+        Self {
+            tty: tty.try_clone().ok(),
+            previous,
+        }
+    }
+}
+
+impl Drop for Foreground {
+    fn drop(&mut self) {
+        if let (Some(p), Some(tty)) = (self.previous, &self.tty)
+            && p != getpgrp()
+        {
+            let _ = tcsetpgrp(tty.as_fd(), p);
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! File tools: read, write, list, search, delete. Paths may start with `~`; relative
+//! paths are taken from the home folder.
+
+use std::path::{Path, PathBuf};
+
+use aios_common::types::{ToolDefinition, TrustRequirement};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::tool::{Tool, ToolContext, ToolError, definition_for, parse_args};
+
+/// Most files `file_search` reports.
+const SEARCH_LIMIT: usize = 50;
+/// Most entries `file_search` looks at, so a search of `/` ends.
+const SEARCH_VISIT_LIMIT: usize = 20_000;
+/// Files larger than this are not opened by `file_search` for their text.
+const SEARCH_TEXT_MAX: u64 = 1 << 20;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct PathArgs {
+    /// Absolute path (or starting with ~)
+    #[schemars(length(min = 1))]
+    path: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct WriteArgs {
+    /// Absolute path of the file (or starting with ~)
+    #[schemars(length(min = 1))]
+    path: String,
+    /// The text to write
+    content: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct SearchArgs {
+    /// Absolute path of the folder to search (or starting with ~)
+    #[schemars(length(min = 1))]
+    path: String,
+    /// Words to look for
+    #[schemars(length(min = 1))]
+    query: String,
+}
+
+fn io_err(what: &str, path: &Path, e: &std::io::Error) -> ToolError {
+    ToolError::failed(format!("cannot {what} {}: {e}", path.display()))
+}
+
+/// `file_read`: a text file's contents, cut at the output cap.
+#[derive(Debug, Default)]
+pub struct FileRead;
+
+#[async_trait::async_trait]
+impl Tool for FileRead {
+    fn definition(&self) -> ToolDefinition {
+        definition_for::<PathArgs>("file_read", "Read a text file and return its contents.")
+    }
+    fn trust_requirement(&self) -> TrustRequirement {
+        TrustRequirement::None
+    }
+    fn describe(&self, args: &Value) -> String {
+        format!("Read {}", args["path"].as_str().unwrap_or("?"))
+    }
+    async fn execute(&self, args: Value, ctx: &ToolContext) -> Result<String, ToolError> {
+        let a: PathArgs = parse_args("file_read", args)?;
+        let path = ctx.resolve(&a.path);
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(|e| io_err("read", &path, &e))?;
+        if bytes.iter().take(8192).any(|&b| b == 0) {
+            return Err(ToolError::failed(format!(
+                "{} is a binary file ({} bytes), not text",
+                path.display(),
+                bytes.len()
+            )));
+        }
+        Ok(ctx.cap(&String::from_utf8_lossy(&bytes)))
+    }
+}
+
+/// `file_write`: creates or replaces a file (and its missing parent folders).
+#[derive(Debug, Default)]
+pub struct FileWrite;
+
+#[async_trait::async_trait]
+impl Tool for FileWrite {
+    fn definition(&self) -> ToolDefinition {
+        definition_for::<WriteArgs>(
+            "file_write",
+            "Write text to a file, creating it or replacing its contents.",
+        )
+    }
+    fn output_is_content(&self) -> bool {
+        false
+    }
+    fn trust_requirement(&self) -> TrustRequirement {
+        TrustRequirement::Confirm
+    }
+    fn describe(&self, args: &Value) -> String {
+        let n = args["content"].as_str().map_or(0, str::len);
+        format!(
+            "Write {n} bytes to {}",
+            args["path"].as_str().unwrap_or("?")
+        )
+    }
+    async fn execute(&self, args: Value, ctx: &ToolContext) -> Result<String, ToolError> {
+        let a: WriteArgs = parse_args("file_write", args)?;
+        let path = ctx.resolve(&a.path);
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| io_err("create the folder", parent, &e))?;
+        }
+        let existed = tokio::fs::try_exists(&path).await.unwrap_or(false);
+        tokio::fs::write(&path, a.content.as_bytes())
+            .await
+            .map_err(|e| io_err("write", &path, &e))?;
+        Ok(format!(
+            "{} {} ({} bytes)",
+            if existed { "Replaced" } else { "Created" },
+            path.display(),
+            a.content.len()
+        ))
+    }
+}
+
+/// `file_list`: the entries of a folder, folders first.
+#[derive(Debug, Default)]
+pub struct FileList;
+
+#[async_trait::async_trait]
+impl Tool for FileList {
+    fn definition(&self) -> ToolDefinition {
+        definition_for::<PathArgs>("file_list", "List the files and folders inside a folder.")
+    }
+    fn trust_requirement(&self) -> TrustRequirement {
+        TrustRequirement::None
+    }
+    fn describe(&self, args: &Value) -> String {
+        format!("List {}", args["path"].as_str().unwrap_or("?"))
+    }
+    async fn execute(&self, args: Value, ctx: &ToolContext) -> Result<String, ToolError> {
+        let a: PathArgs = parse_args("file_list", args)?;
+        let path = ctx.resolve(&a.path);
+        let mut dir = tokio::fs::read_dir(&path)
+            .await
+            .map_err(|e| io_err("list", &path, &e))?;
+        let mut entries = Vec::new();
+        while let Some(e) = dir
+            .next_entry()
+            .await
+            .map_err(|e| io_err("list", &path, &e))?
+        {
+            let meta = e.metadata().await.ok();
+            let is_dir = meta.as_ref().is_some_and(std::fs::Metadata::is_dir);
+            let size = meta.map_or(0, |m| m.len());
+            entries.push((!is_dir, e.file_name().to_string_lossy().into_owned(), size));
+        }
+        entries.sort();
+        if entries.is_empty() {
+            return Ok(format!("{} is empty", path.display()));
+        }
+        let mut out = format!("{} ({} entries):\n", path.display(), entries.len());
+        for (is_file, name, size) in entries {
+            if is_file {
+                out.push_str(&format!("{name} ({size} bytes)\n"));
+            } else {
+                out.push_str(&format!("{name}/\n"));
+            }
+        }
+        Ok(ctx.cap(out.trim_end()))
+    }
+}
+
+/// `file_search`: files under a folder whose name or text contains the query
+/// (case-insensitive).
+#[derive(Debug, Default)]
+pub struct FileSearch;
+
+#[async_trait::async_trait]
+impl Tool for FileSearch {
+    fn definition(&self) -> ToolDefinition {
+        definition_for::<SearchArgs>(
+            "file_search",
+            "Find files under a folder whose name or text contains a query.",
+        )
+    }
+    fn trust_requirement(&self) -> TrustRequirement {
+        TrustRequirement::None
+    }
+    fn describe(&self, args: &Value) -> String {
+        format!(
+            "Search {} for \"{}\"",
+            args["path"].as_str().unwrap_or("?"),
+            args["query"].as_str().unwrap_or("?")
+        )
+    }
+    async fn execute(&self, args: Value, ctx: &ToolContext) -> Result<String, ToolError> {
+        let a: SearchArgs = parse_args("file_search", args)?;
+        let root = ctx.resolve(&a.path);
+        let query = a.query.to_lowercase();
+        let found = tokio::task::spawn_blocking({
+            let root = root.clone();
+            move || search(&root, &query)
+        })
+        .await
+        .map_err(|e| ToolError::failed(format!("search stopped: {e}")))??;
+        if found.is_empty() {
+            return Ok(format!(
+                "nothing under {} matches \"{}\"",
+                root.display(),
+                a.query
+            ));
+        }
+        let lines: Vec<String> = found.iter().map(|p| p.display().to_string()).collect();
+        Ok(ctx.cap(&format!("{} matches:\n{}", lines.len(), lines.join("\n"))))
+    }
+}
+
+fn search(root: &Path, query: &str) -> Result<Vec<PathBuf>, ToolError> {
+    if !root.is_dir() {
+        return Err(ToolError::failed(format!(
+            "{} is not a folder",
+            root.display()
+        )));
+    }
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    let mut visited = 0;
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut names: Vec<_> = rd.flatten().collect();
+        names.sort_by_key(std::fs::DirEntry::file_name);
+        for e in names {
+            visited += 1;
+            if visited > SEARCH_VISIT_LIMIT || found.len() >= SEARCH_LIMIT {
+                return Ok(found);
+            }
+            let Ok(ft) = e.file_type() else { continue };
+            let path = e.path();
+            let name_hit = e
+                .file_name()
+                .to_string_lossy()
+                .to_lowercase()
+                .contains(query);
+            if ft.is_dir() {
+                if name_hit {
+                    found.push(path.clone());
+                }
+                stack.push(path);
+            } else if ft.is_file() {
+                let text_hit = || {
+                    e.metadata().is_ok_and(|m| m.len() <= SEARCH_TEXT_MAX)
+                        && std::fs::read(&path).is_ok_and(|b| {
+                            !b.contains(&0)
+                                && String::from_utf8_lossy(&b).to_lowercase().contains(query)
+                        })
+                };
+                if name_hit || text_hit() {
+                    found.push(path);
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// `file_delete`: removes a file, or a folder with everything in it. The home folder
+/// and `/` are never removed.
+#[derive(Debug, Default)]
+pub struct FileDelete;
+
+#[async_trait::async_trait]
+impl Tool for FileDelete {
+    fn definition(&self) -> ToolDefinition {
+        definition_for::<PathArgs>("file_delete", "Delete a file or a folder.")
+    }
+    fn output_is_content(&self) -> bool {
+        false
+    }
+    fn trust_requirement(&self) -> TrustRequirement {
+        TrustRequirement::DoubleConfirm
+    }
+    fn describe(&self, args: &Value) -> String {
+        format!("Delete {}", args["path"].as_str().unwrap_or("?"))
+    }
+    async fn execute(&self, args: Value, ctx: &ToolContext) -> Result<String, ToolError> {
+        let a: PathArgs = parse_args("file_delete", args)?;
+        let path = ctx.resolve(&a.path);
+        let canon = tokio::fs::canonicalize(&path)
+            .await
+            .map_err(|e| io_err("find", &path, &e))?;
+        let home = tokio::fs::canonicalize(&ctx.home)
+            .await
+            .unwrap_or(ctx.home.clone());
+        if canon == Path::new("/") || canon == home {
+            return Err(ToolError::failed(format!(
+                "refusing to delete {}: it is the whole home folder or the root",
+                canon.display()
+            )));
+        }
+        // symlink_metadata: a link is removed itself, never what it points to.
+        let meta = tokio::fs::symlink_metadata(&path)
+            .await
+            .map_err(|e| io_err("find", &path, &e))?;
+        if meta.is_dir() {
+            let n = count_files(&path);
+            tokio::fs::remove_dir_all(&path)
+                .await
+                .map_err(|e| io_err("delete", &path, &e))?;
+            Ok(format!("Deleted the folder {} ({n} files)", path.display()))
+        } else {
+            tokio::fs::remove_file(&path)
+                .await
+                .map_err(|e| io_err("delete", &path, &e))?;
+            Ok(format!("Deleted {}", path.display()))
+        }
+    }
+}
+
+fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |rd| {
+        rd.flatten()
+            .map(|e| match e.file_type() {
+                Ok(t) if t.is_dir() => count_files(&e.path()),
+                _ => 1,
+            })
+            .sum()
+    })
+}
