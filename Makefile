@@ -22,9 +22,9 @@ run: setup build
 
 ## test: formatting, lints, then every test (the command CI runs)
 test: setup check
-	# The brain tests run the real worker binary; test builds do not build binaries
-	# of other packages by themselves.
-	$(CARGO) build -p aios-llm
+	# The brain and trust tests run the real worker and confirm binaries; test builds
+	# do not build binaries of other packages by themselves.
+	$(CARGO) build -p aios-llm -p aios-confirm
 ifeq ($(NEXTEST),yes)
 	$(CARGO) nextest run --workspace --no-fail-fast
 else

@@ -10,6 +10,12 @@ APT_PACKAGES=(
   ca-certificates   # HTTPS to PyPI and the Debian mirror for `make models`
   cmake             # llama.cpp (aios-llm) is built by cmake
   libclang-dev      # bindgen for llama-cpp-sys-2
+  dbus              # private buses for the tool tests
+  python3-dbusmock  # NetworkManager and UPower stand-ins on a private bus (tests)
+  pipewire          # volume: the sound server wpctl talks to
+  pipewire-bin      # pw-cli (tests create a null sink)
+  wireplumber       # wpctl
+  xdg-utils         # xdg-open for open_url
   clang             # the C/C++ compiler llama.cpp's cmake build expects
 )
 

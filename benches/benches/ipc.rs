@@ -30,6 +30,7 @@ fn ipc(c: &mut Criterion) {
     let mut config = AgentConfig::default();
     config.provider.kind = ProviderKind::Echo;
     config.agent.keep_history = false;
+    config.agent.audit_log = Some(dir.path().join("actions.log"));
     let server = rt.spawn({
         let path = path.clone();
         async move {

@@ -27,10 +27,12 @@ use uuid::Uuid;
 const HANG: Duration = Duration::from_secs(60);
 
 /// Echo provider, history in memory: these tests are about the IPC layer.
-fn echo_config() -> AgentConfig {
+/// The audit log goes beside the socket, never to the real state dir.
+fn echo_config(socket: &std::path::Path) -> AgentConfig {
     let mut c = AgentConfig::default();
     c.provider.kind = aios_common::config::ProviderKind::Echo;
     c.agent.keep_history = false;
+    c.agent.audit_log = socket.parent().map(|d| d.join("actions.log"));
     c
 }
 
@@ -48,7 +50,7 @@ impl InProc {
         let (stop, rx) = oneshot::channel::<()>();
         let p = path.clone();
         let task = tokio::spawn(async move {
-            aios_agent::run(echo_config(), &p, opts, async {
+            aios_agent::run(echo_config(&p), &p, opts, async {
                 let _ = rx.await;
             })
             .await
@@ -333,7 +335,7 @@ async fn socket_setup_stale_live_foreign_and_mode() {
     let (stop, rx) = oneshot::channel::<()>();
     let p = path.clone();
     let task = tokio::spawn(async move {
-        aios_agent::run(echo_config(), &p, ServerOptions::default(), async {
+        aios_agent::run(echo_config(&p), &p, ServerOptions::default(), async {
             let _ = rx.await;
         })
         .await
@@ -343,7 +345,9 @@ async fn socket_setup_stale_live_foreign_and_mode() {
     let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     // A live socket is not stolen by a second agent.
-    let second = aios_agent::run(echo_config(), &path, ServerOptions::default(), async {}).await;
+    let second = aios_agent::run(echo_config(&path), &path, ServerOptions::default(), async {
+    })
+    .await;
     assert!(
         matches!(second, Err(ServerError::AlreadyRunning(_))),
         "{second:?}"
@@ -352,7 +356,9 @@ async fn socket_setup_stale_live_foreign_and_mode() {
     task.await.expect("join").expect("ran");
     // Something that is not a socket is never deleted.
     std::fs::write(&path, b"precious").expect("write");
-    let res = aios_agent::run(echo_config(), &path, ServerOptions::default(), async {}).await;
+    let res = aios_agent::run(echo_config(&path), &path, ServerOptions::default(), async {
+    })
+    .await;
     assert!(matches!(res, Err(ServerError::NotASocket(_))), "{res:?}");
     assert_eq!(std::fs::read(&path).expect("still there"), b"precious");
 }

@@ -1,0 +1,523 @@
+//! Every built-in tool against the real thing: files in a temp dir, real processes,
+//! NetworkManager and UPower from python-dbusmock on a private bus, a headless
+//! PipeWire, a temp backlight tree, the real `xdg-open`.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use aios_common::types::TrustRequirement;
+use aios_mcp::tools::builtin;
+use aios_mcp::{ToolContext, ToolError, ToolExecutor, redact};
+use serde_json::json;
+
+fn executor(home: &Path) -> ToolExecutor {
+    ToolExecutor::new(
+        builtin(),
+        ToolContext::new(home.to_path_buf()),
+        Duration::from_secs(30),
+    )
+}
+
+fn with_ctx(f: impl FnOnce(&mut ToolContext), home: &Path) -> ToolExecutor {
+    let mut ctx = ToolContext::new(home.to_path_buf());
+    f(&mut ctx);
+    ToolExecutor::new(builtin(), ctx, Duration::from_secs(30))
+}
+
+#[test]
+fn requirements_and_argument_names_follow_the_plan() {
+    let reg = builtin();
+    let req = |n: &str| reg.get(n).expect(n).trust_requirement();
+    for n in [
+        "file_read",
+        "file_list",
+        "file_search",
+        "wifi_list",
+        "system_info",
+    ] {
+        assert_eq!(req(n), TrustRequirement::None, "{n}");
+    }
+    for n in [
+        "file_write",
+        "wifi_connect",
+        "brightness",
+        "volume",
+        "open_url",
+    ] {
+        assert_eq!(req(n), TrustRequirement::Confirm, "{n}");
+    }
+    for n in ["file_delete", "shell_exec"] {
+        assert_eq!(req(n), TrustRequirement::DoubleConfirm, "{n}");
+    }
+    assert!(reg.get("open_url").expect("open_url").sends_data_out());
+    let props = |n: &str| -> Vec<String> {
+        let d = reg.get(n).expect(n).definition();
+        d.parameters["properties"]
+            .as_object()
+            .expect("props")
+            .keys()
+            .cloned()
+            .collect()
+    };
+    assert_eq!(props("file_write"), ["path", "content"]);
+    assert_eq!(props("shell_exec"), ["command"]);
+    assert_eq!(props("open_url"), ["url"]);
+    assert_eq!(props("volume"), ["level"]);
+    assert_eq!(props("brightness"), ["level"]);
+    assert_eq!(reg.definitions().len(), 12);
+}
+
+#[tokio::test]
+async fn invalid_arguments_never_run() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let ex = executor(home.path());
+    let target = home.path().join("x.txt");
+    for bad in [
+        json!({}),
+        json!({"path": 5, "content": "a"}),
+        json!({"path": target, "content": "a", "mode": "append"}),
+        json!({"path": "", "content": "a"}),
+    ] {
+        let e = ex
+            .execute("file_write", bad.clone())
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(e, ToolError::InvalidArguments { .. }),
+            "{bad}: {e}"
+        );
+    }
+    assert!(!target.exists(), "nothing was written");
+    let e = ex
+        .execute("volume", json!({"level": 150}))
+        .await
+        .expect_err("range");
+    assert!(e.to_string().contains("at most 100"), "{e}");
+    let e = ex.execute("battery", json!({})).await.expect_err("unknown");
+    assert!(
+        e.to_string().contains("unknown tool `battery`") && e.to_string().contains("system_info")
+    );
+}
+
+#[tokio::test]
+async fn file_tools_act_on_real_files() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let ex = executor(home.path());
+    let out = ex
+        .execute(
+            "file_write",
+            json!({"path": "~/notes/todo.txt", "content": "buy milk\n"}),
+        )
+        .await
+        .expect("write");
+    assert!(out.starts_with("Created"), "{out}");
+    let file = home.path().join("notes/todo.txt");
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("read back"),
+        "buy milk\n"
+    );
+    let out = ex
+        .execute(
+            "file_write",
+            json!({"path": file, "content": "buy bread\n"}),
+        )
+        .await
+        .expect("replace");
+    assert!(out.starts_with("Replaced"), "{out}");
+
+    let text = ex
+        .execute("file_read", json!({"path": "notes/todo.txt"}))
+        .await
+        .expect("read");
+    assert_eq!(text, "buy bread\n");
+    std::fs::write(home.path().join("bin.dat"), [0u8, 1, 2, 3]).expect("bin");
+    let e = ex
+        .execute("file_read", json!({"path": "~/bin.dat"}))
+        .await
+        .expect_err("binary");
+    assert!(e.to_string().contains("binary"), "{e}");
+    let e = ex
+        .execute("file_read", json!({"path": "~/missing"}))
+        .await
+        .expect_err("missing");
+    assert!(e.to_string().contains("missing"), "{e}");
+
+    let list = ex
+        .execute("file_list", json!({"path": "~"}))
+        .await
+        .expect("list");
+    assert!(
+        list.contains("notes/") && list.contains("bin.dat (4 bytes)"),
+        "{list}"
+    );
+
+    std::fs::write(home.path().join("notes/shop.md"), "Remember the BREAD").expect("w");
+    let found = ex
+        .execute("file_search", json!({"path": "~", "query": "bread"}))
+        .await
+        .expect("search");
+    assert!(
+        found.contains("todo.txt") && found.contains("shop.md"),
+        "{found}"
+    );
+    let found = ex
+        .execute("file_search", json!({"path": "~", "query": "shop"}))
+        .await
+        .expect("by name");
+    assert!(
+        found.contains("shop.md") && !found.contains("todo.txt"),
+        "{found}"
+    );
+
+    let out = ex
+        .execute("file_delete", json!({"path": file}))
+        .await
+        .expect("delete");
+    assert!(out.starts_with("Deleted"), "{out}");
+    assert!(!file.exists());
+    let out = ex
+        .execute("file_delete", json!({"path": "~/notes"}))
+        .await
+        .expect("folder");
+    assert!(out.contains("1 files"), "{out}");
+    assert!(!home.path().join("notes").exists());
+    let e = ex
+        .execute("file_delete", json!({"path": "~"}))
+        .await
+        .expect_err("home");
+    assert!(e.to_string().contains("refusing"), "{e}");
+    assert!(home.path().exists());
+}
+
+#[tokio::test]
+async fn shell_exec_runs_a_real_process_with_timeout_and_cap() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let ex = with_ctx(
+        |c| {
+            c.shell_timeout = Duration::from_millis(500);
+            c.output_cap = 1000;
+        },
+        home.path(),
+    );
+    let out = ex
+        .execute(
+            "shell_exec",
+            json!({"command": "pwd; echo hi >&2; touch made"}),
+        )
+        .await
+        .expect("runs");
+    assert!(out.starts_with("exit code 0"), "{out}");
+    assert!(
+        out.contains(&home.path().display().to_string()) && out.contains("errors:\nhi"),
+        "{out}"
+    );
+    assert!(home.path().join("made").exists(), "ran in the home folder");
+
+    let e = ex
+        .execute("shell_exec", json!({"command": "exit 3"}))
+        .await
+        .expect_err("fails");
+    assert!(e.to_string().contains("exit code 3"), "{e}");
+
+    let out = ex
+        .execute(
+            "shell_exec",
+            json!({"command": "head -c 100000 /dev/zero | tr '\\0' a"}),
+        )
+        .await
+        .expect("big output");
+    assert!(
+        out.contains("[output cut: 1000 of 100000 bytes shown]"),
+        "{}",
+        &out[out.len() - 80..]
+    );
+    assert!(out.len() < 1200);
+
+    // The timeout kills the whole process group, grandchildren included.
+    let pidfile = home.path().join("pid");
+    let e = ex
+        .execute(
+            "shell_exec",
+            json!({"command": format!("sleep 30 & echo $! > {}; wait", pidfile.display())}),
+        )
+        .await
+        .expect_err("timeout");
+    assert!(e.to_string().contains("did not finish"), "{e}");
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .expect("pid")
+        .trim()
+        .parse()
+        .expect("num");
+    let alive =
+        || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "));
+    for _ in 0..50 {
+        if !alive() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(), "the background sleep was killed with its group");
+}
+
+#[tokio::test]
+async fn brightness_writes_the_backlight_tree() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let root = home.path().join("backlight");
+    let dev = root.join("intel_backlight");
+    std::fs::create_dir_all(&dev).expect("mkdir");
+    std::fs::write(dev.join("max_brightness"), "1200\n").expect("max");
+    std::fs::write(dev.join("brightness"), "1200\n").expect("cur");
+    let ex = with_ctx(|c| c.backlight_root = root.clone(), home.path());
+    let out = ex
+        .execute("brightness", json!({"level": 40}))
+        .await
+        .expect("set");
+    assert_eq!(
+        std::fs::read_to_string(dev.join("brightness")).expect("read"),
+        "480"
+    );
+    assert!(
+        out.contains("40%") && out.contains("intel_backlight"),
+        "{out}"
+    );
+    ex.execute("brightness", json!({"level": 0}))
+        .await
+        .expect("zero");
+    assert_eq!(
+        std::fs::read_to_string(dev.join("brightness")).expect("read"),
+        "0"
+    );
+
+    let empty = with_ctx(|c| c.backlight_root = home.path().join("none"), home.path());
+    let e = empty
+        .execute("brightness", json!({"level": 10}))
+        .await
+        .expect_err("no device");
+    assert!(e.to_string().contains("no backlight"), "{e}");
+}
+
+#[tokio::test]
+async fn open_url_goes_through_xdg_open_to_the_browser() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let log = home.path().join("opened.txt");
+    let browser = support::recorder(home.path(), &log);
+    let ex = with_ctx(
+        |c| {
+            c.child_env = vec![
+                ("BROWSER".into(), browser.display().to_string()),
+                ("HOME".into(), home.path().display().to_string()),
+            ];
+        },
+        home.path(),
+    );
+    let out = ex
+        .execute(
+            "open_url",
+            json!({"url": "https://example.com/search?q=aios"}),
+        )
+        .await
+        .expect("opens");
+    assert_eq!(out, "Opened https://example.com/search?q=aios");
+    assert_eq!(
+        std::fs::read_to_string(&log).expect("recorded"),
+        "https://example.com/search?q=aios\n"
+    );
+    for bad in ["file:///etc/passwd", "javascript:alert(1)", "https://a b"] {
+        let e = ex
+            .execute("open_url", json!({"url": bad}))
+            .await
+            .expect_err(bad);
+        assert!(e.to_string().contains("only http"), "{e}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(&log)
+            .expect("recorded")
+            .lines()
+            .count(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn volume_sets_the_default_pipewire_sink() {
+    let pw = tokio::task::spawn_blocking(support::PipeWire::start)
+        .await
+        .expect("pipewire");
+    let home = tempfile::tempdir().expect("tempdir");
+    let ex = with_ctx(|c| c.child_env = pw.env.clone(), home.path());
+    let out = ex
+        .execute("volume", json!({"level": 40}))
+        .await
+        .expect("set");
+    assert!(out.contains("Volume: 0.40"), "{out}");
+    assert_eq!(pw.volume(), "Volume: 0.40");
+    ex.execute("volume", json!({"level": 0}))
+        .await
+        .expect("mute");
+    assert_eq!(pw.volume(), "Volume: 0.00 [MUTED]");
+    ex.execute("volume", json!({"level": 75}))
+        .await
+        .expect("unmute");
+    assert_eq!(pw.volume(), "Volume: 0.75");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wifi_lists_and_connects_through_networkmanager() {
+    let bus =
+        support::MockBus::start(&[("networkmanager", "org.freedesktop.NetworkManager")]).await;
+    let conn = support::MockBus::connect(&bus.address).await;
+    let dev: String = conn
+        .call_method(
+            Some("org.freedesktop.NetworkManager"),
+            "/org/freedesktop",
+            Some("org.freedesktop.DBus.Mock"),
+            "AddWiFiDevice",
+            &("wlan0", "wlan0", 100u32),
+        )
+        .await
+        .expect("add a Wi-Fi device")
+        .body()
+        .deserialize()
+        .expect("device path");
+    for (name, ssid, strength, security) in [
+        ("ap1", "HomeNet", 80u8, 0x100u32),
+        ("ap2", "CafeFree", 45, 0),
+        ("ap3", "Neighbour", 20, 0x100),
+    ] {
+        conn.call_method(
+            Some("org.freedesktop.NetworkManager"),
+            "/org/freedesktop",
+            Some("org.freedesktop.DBus.Mock"),
+            "AddAccessPoint",
+            &(
+                dev.as_str(),
+                name,
+                ssid,
+                "00:11:22:33:44:55",
+                2u32,
+                2437u32,
+                5400u32,
+                strength,
+                security,
+            ),
+        )
+        .await
+        .expect("add access point");
+    }
+    let home = tempfile::tempdir().expect("tempdir");
+    let ex = with_ctx(|c| c.system_bus = Some(bus.address.clone()), home.path());
+
+    let list = ex.execute("wifi_list", json!({})).await.expect("list");
+    assert_eq!(
+        list,
+        "3 networks:\nHomeNet (80%, password)\nCafeFree (45%, open)\nNeighbour (20%, password)"
+    );
+
+    let e = ex
+        .execute("wifi_connect", json!({"ssid": "HomeNet"}))
+        .await
+        .expect_err("no password");
+    assert!(e.to_string().contains("needs a password"), "{e}");
+    let e = ex
+        .execute("wifi_connect", json!({"ssid": "Nowhere", "password": "x"}))
+        .await
+        .expect_err("absent");
+    assert!(
+        e.to_string()
+            .contains("no Wi-Fi network called \"Nowhere\""),
+        "{e}"
+    );
+
+    let out = ex
+        .execute(
+            "wifi_connect",
+            json!({"ssid": "HomeNet", "password": "hunter2-secret"}),
+        )
+        .await
+        .expect("connect");
+    assert_eq!(out, "Connected to \"HomeNet\"");
+    assert!(!out.contains("hunter2"));
+    let nm = zbus::Proxy::new(
+        &conn,
+        "org.freedesktop.NetworkManager",
+        "/org/freedesktop/NetworkManager",
+        "org.freedesktop.NetworkManager",
+    )
+    .await
+    .expect("nm");
+    let active: Vec<zbus::zvariant::OwnedObjectPath> =
+        nm.get_property("ActiveConnections").await.expect("active");
+    assert_eq!(active.len(), 1, "one connection is up");
+
+    // The password is marked secret in the schema, so everything but the tool sees it
+    // redacted.
+    let def = builtin().get("wifi_connect").expect("tool").definition();
+    let shown = redact(
+        &def.parameters,
+        &json!({"ssid": "HomeNet", "password": "hunter2-secret"}),
+    );
+    assert_eq!(shown, json!({"ssid": "HomeNet", "password": "[redacted]"}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn system_info_reads_the_battery_from_upower() {
+    let bus = support::MockBus::start(&[("upower", "org.freedesktop.UPower")]).await;
+    let conn = support::MockBus::connect(&bus.address).await;
+    // type 2 = battery, state 2 = discharging, 87 %.
+    conn.call_method(
+        Some("org.freedesktop.UPower"),
+        "/org/freedesktop/UPower",
+        Some("org.freedesktop.DBus.Mock"),
+        "SetupDisplayDevice",
+        &(
+            2u32,
+            2u32,
+            87.0f64,
+            40.0f64,
+            46.0f64,
+            10.0f64,
+            3600i64,
+            0i64,
+            true,
+            "battery-good",
+            1u32,
+        ),
+    )
+    .await
+    .expect("set up the battery");
+    let home = tempfile::tempdir().expect("tempdir");
+    let ex = with_ctx(|c| c.system_bus = Some(bus.address.clone()), home.path());
+    let out = ex.execute("system_info", json!({})).await.expect("info");
+    for part in [
+        "CPU:",
+        "Memory:",
+        "Disk (",
+        "Uptime:",
+        "Battery: 87% (discharging)",
+    ] {
+        assert!(out.contains(part), "{part} missing in {out}");
+    }
+
+    // No UPower on the bus: the sysfs tree answers instead.
+    let psu = home.path().join("power_supply/BAT0");
+    std::fs::create_dir_all(&psu).expect("mkdir");
+    for (f, v) in [
+        ("type", "Battery"),
+        ("capacity", "55"),
+        ("status", "Charging"),
+    ] {
+        std::fs::write(psu.join(f), v).expect("write");
+    }
+    let empty = support::MockBus::start(&[]).await;
+    let ex = with_ctx(
+        |c| {
+            c.system_bus = Some(empty.address.clone());
+            c.power_supply_root = home.path().join("power_supply");
+        },
+        home.path(),
+    );
+    let out = ex.execute("system_info", json!({})).await.expect("info");
+    assert!(out.contains("Battery: 55% (charging)"), "{out}");
+}
