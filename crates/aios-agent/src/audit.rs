@@ -235,7 +235,7 @@ impl AuditLog {
             let aside = PathBuf::from(format!("{}.broken-{stamp}", path.display()));
             error!(log = %path.display(), "the audit log fails verification ({e}); it is kept as {} and a new one is started", aside.display());
             std::fs::rename(path, &aside).map_err(io)?;
-            let _ = std::fs::rename(head_path(path), aside.with_extension("head"));
+            let _ = std::fs::rename(head_path(path), format!("{}.head", aside.display()));
             broken = Some(format!(
                 "the previous log failed verification ({e}) and is kept as {}",
                 aside.display()
@@ -368,4 +368,159 @@ fn write_head(path: &Path, head: &Head) -> std::io::Result<()> {
         File::open(dir)?.sync_all()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(i: usize) -> Record {
+        Record {
+            call_id: format!("call_{i}"),
+            action: "file_write".into(),
+            args: serde_json::json!({"path": format!("/tmp/{i}")}),
+            trust: TrustLevel::User,
+            source: None,
+            approved: true,
+            result: if i.is_multiple_of(2) {
+                "intent".into()
+            } else {
+                "ok: done".into()
+            },
+        }
+    }
+
+    fn log_with(n: usize) -> (tempfile::TempDir, PathBuf, Vec<String>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("actions.log");
+        let log = AuditLog::open(&path).expect("open");
+        for i in 0..n {
+            log.append_now(record(i)).expect("append");
+        }
+        let lines = std::fs::read_to_string(&path)
+            .expect("read")
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        (dir, path, lines)
+    }
+
+    fn rewrite(path: &Path, lines: &[String]) {
+        let mut text = lines.join("\n");
+        if !lines.is_empty() {
+            text.push('\n');
+        }
+        std::fs::write(path, text).expect("rewrite");
+    }
+
+    #[test]
+    fn an_untouched_log_verifies_and_is_private() {
+        let (_d, path, lines) = log_with(6);
+        assert_eq!(verify(&path), Ok(6));
+        assert_eq!(lines.len(), 6);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // Reopening continues the chain.
+        AuditLog::open(&path)
+            .expect("reopen")
+            .append_now(record(6))
+            .expect("append");
+        assert_eq!(verify(&path), Ok(7));
+    }
+
+    #[test]
+    fn every_kind_of_tampering_names_the_line() {
+        let line_of = |e: VerifyError| match e {
+            VerifyError::Line { line, .. } => line,
+            other => panic!("expected a line error, got {other}"),
+        };
+        for target in 0..6 {
+            // Edit one field of one line.
+            let (_d, path, mut lines) = log_with(6);
+            lines[target] = lines[target].replace("/tmp/", "/etc/");
+            rewrite(&path, &lines);
+            assert_eq!(
+                line_of(verify(&path).expect_err("edit")),
+                target + 1,
+                "edit of line {}",
+                target + 1
+            );
+
+            // Delete one line (the last one is truncation, checked below).
+            if target < 5 {
+                let (_d, path, mut lines) = log_with(6);
+                lines.remove(target);
+                rewrite(&path, &lines);
+                assert_eq!(line_of(verify(&path).expect_err("delete")), target + 1);
+            }
+
+            // Swap it with the next one.
+            if target < 5 {
+                let (_d, path, mut lines) = log_with(6);
+                lines.swap(target, target + 1);
+                rewrite(&path, &lines);
+                assert_eq!(line_of(verify(&path).expect_err("reorder")), target + 1);
+            }
+        }
+        // Re-hashing an edited line does not help: the next line's prev_hash breaks.
+        let (_d, path, lines) = log_with(6);
+        let mut e: AuditEntry = serde_json::from_str(&lines[2]).expect("entry");
+        e.approved = false;
+        e.hash = entry_hash(&e);
+        let mut forged = lines.clone();
+        forged[2] = serde_json::to_string(&e).expect("json");
+        rewrite(&path, &forged);
+        assert_eq!(line_of(verify(&path).expect_err("rehash")), 4);
+    }
+
+    #[test]
+    fn truncation_is_found_through_the_head() {
+        for keep in [0, 1, 5] {
+            let (_d, path, lines) = log_with(6);
+            rewrite(&path, &lines[..keep]);
+            let e = verify(&path).expect_err("truncated");
+            assert_eq!(
+                e,
+                VerifyError::Truncated {
+                    lines: keep,
+                    head_entries: 6
+                }
+            );
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("truncated after line {keep}")),
+                "{e}"
+            );
+        }
+        let (_d, path, _) = log_with(3);
+        std::fs::remove_file(head_path(&path)).expect("rm head");
+        assert!(matches!(verify(&path), Err(VerifyError::Head(_))));
+    }
+
+    #[test]
+    fn a_broken_log_is_set_aside_and_a_new_chain_says_so() {
+        let (dir, path, mut lines) = log_with(4);
+        lines[1] = lines[1].replace("file_write", "file_read");
+        rewrite(&path, &lines);
+        let log = AuditLog::open(&path).expect("open");
+        log.append_now(record(0)).expect("append");
+        assert_eq!(verify(&path), Ok(2));
+        let first = read_entries(&path).expect("entries").remove(0);
+        assert_eq!(first.action, "audit_restart");
+        assert!(first.result.contains("line 2"), "{}", first.result);
+        let aside = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(".broken-"))
+            .count();
+        assert_eq!(aside, 2, "the broken log and its head are kept");
+    }
+
+    #[test]
+    fn an_unwritable_log_refuses() {
+        let log = AuditLog::unavailable("/nonexistent/actions.log".into(), "no state dir".into());
+        let e = log.append_now(record(0)).expect_err("refused");
+        assert!(e.to_string().contains("tool calls are refused"), "{e}");
+    }
 }

@@ -5,6 +5,8 @@
 //! streams to the client as it arrives; tool calls run between model rounds, at most
 //! `max_tool_rounds` times.
 
+use std::sync::Arc;
+
 use aios_common::ipc::server::{ClientGone, ClientHandle};
 use aios_common::ipc::{
     ChatRequest, ErrorCode, ErrorReply, IpcMessage, StreamChunk, ToolCallEvent, ToolResultEvent,
@@ -43,7 +45,7 @@ impl From<LlmError> for TurnError {
 
 /// Runs the turn for `req`, streaming to `client`. Errors reach the client as an
 /// `error` reply with code `provider`.
-pub(crate) async fn run(state: &AgentState, req: &ChatRequest, client: &ClientHandle) {
+pub(crate) async fn run(state: &Arc<AgentState>, req: &ChatRequest, client: &ClientHandle) {
     match turn(state, req, client).await {
         Ok(()) | Err(TurnError::Gone) => {}
         Err(TurnError::Llm(e)) => {
@@ -58,7 +60,7 @@ pub(crate) async fn run(state: &AgentState, req: &ChatRequest, client: &ClientHa
 }
 
 async fn turn(
-    state: &AgentState,
+    state: &Arc<AgentState>,
     req: &ChatRequest,
     client: &ClientHandle,
 ) -> Result<(), TurnError> {
@@ -155,7 +157,15 @@ async fn turn(
                 request_id: req.request_id,
                 call: shown.clone(),
             }))?;
-            let outcome = pipeline::run(state, &call, &taint).await;
+            // On a task of its own: a client that disconnects drops this turn, and a
+            // call must never stop between its audited intent and its outcome.
+            let outcome = {
+                let (state, call, taint) = (state.clone(), call.clone(), taint.clone());
+                tokio::spawn(async move { pipeline::run(&state, &call, &taint).await }).await
+            };
+            let Ok(outcome) = outcome else {
+                return Err(TurnError::Gone);
+            };
             let result = outcome.result;
             if result.is_error {
                 failed.push((call.clone(), result.content.clone()));
