@@ -1,0 +1,348 @@
+//! The trust pipeline end to end: the real agent on a pseudo-terminal, the real
+//! `aios-confirm --tty` children asking there, a scripted OpenAI-compatible server
+//! playing the model, the real audit log.
+
+mod common;
+#[allow(dead_code)]
+#[path = "../src/llm/tests/server.rs"]
+mod server;
+#[allow(dead_code)]
+#[path = "../../aios-mcp/tests/support/mod.rs"]
+mod support;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aios_agent::audit::{read_entries, verify};
+use aios_common::types::AuditEntry;
+use common::{Env, children_named, wait_until};
+use serde_json::{Value, json};
+use server::{Reply, Server};
+
+const HANG: Duration = Duration::from_secs(30);
+
+fn data(v: Value) -> String {
+    format!("data: {v}\n\n")
+}
+
+fn call(id: &str, name: &str, args: Value) -> Reply {
+    let mut body = data(
+        json!({"choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [
+        {"index": 0, "id": id, "type": "function", "function": {"name": name, "arguments": args.to_string()}}]}, "finish_reason": null}]}),
+    );
+    body += &data(json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}));
+    body += "data: [DONE]\n\n";
+    Reply::sse(&body)
+}
+
+fn text(t: &str) -> Reply {
+    let mut body =
+        data(json!({"choices": [{"index": 0, "delta": {"content": t}, "finish_reason": null}]}));
+    body += &data(json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}));
+    body += "data: [DONE]\n\n";
+    Reply::sse(&body)
+}
+
+/// The agent with a pseudo-terminal as its controlling terminal (`setsid --ctty`), as
+/// when `make run` starts it in the person's terminal.
+struct Agent {
+    env: Env,
+    child: Child,
+    master: std::fs::File,
+    screen: Arc<Mutex<String>>,
+    seen: usize,
+    _rt: tokio::runtime::Runtime,
+    server: Server,
+}
+
+impl Agent {
+    fn start(
+        env: Env,
+        replies: Vec<Reply>,
+        confirm_secs: u64,
+        extra: &str,
+        env_vars: &[(String, String)],
+    ) -> Self {
+        let confirm = Path::new(env!("CARGO_BIN_EXE_aios-agent")).with_file_name("aios-confirm");
+        assert!(
+            confirm.is_file(),
+            "{} is missing: run `cargo build -p aios-confirm` (make test does)",
+            confirm.display()
+        );
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let server = rt.block_on(Server::start(replies));
+        env.write_config(&format!(
+            "[provider]\ntype = \"openai\"\nbase_url = \"{}\"\napi_key = \"sk-test\"\ntimeout_secs = 10\n\n[agent]\nkeep_history = false\nconfirm_timeout_secs = {confirm_secs}\n{extra}",
+            server.base
+        ));
+        let pty = nix::pty::openpty(None, None).expect("openpty");
+        let slave = std::fs::File::from(pty.slave);
+        let mut cmd = env.cmd("setsid");
+        cmd.arg("--ctty")
+            .arg(env!("CARGO_BIN_EXE_aios-agent"))
+            .envs(env_vars.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::from(slave.try_clone().expect("dup")))
+            .stdout(Stdio::from(slave.try_clone().expect("dup")))
+            .stderr(Stdio::from(slave));
+        let child = cmd.spawn().expect("spawn aios-agent under setsid --ctty");
+        let master = std::fs::File::from(pty.master);
+        let screen = Arc::new(Mutex::new(String::new()));
+        let mut reader = master.try_clone().expect("dup master");
+        let sink = screen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .expect("lock")
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        assert!(
+            wait_until(HANG, || env.socket().exists()),
+            "the agent did not start"
+        );
+        Self {
+            env,
+            child,
+            master,
+            screen,
+            seen: 0,
+            _rt: rt,
+            server,
+        }
+    }
+
+    fn home(&self) -> PathBuf {
+        self.env.dir.path().join("home")
+    }
+
+    fn audit(&self) -> PathBuf {
+        self.env.dir.path().join("state/aios/actions.log")
+    }
+
+    fn entries(&self) -> Vec<AuditEntry> {
+        read_entries(&self.audit()).unwrap_or_default()
+    }
+
+    /// Starts `aios ask`.
+    fn ask(&self, q: &str) -> Child {
+        self.env
+            .cmd(env!("CARGO_BIN_EXE_aios"))
+            .args(["ask", q])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("aios ask")
+    }
+
+    /// Waits until the terminal shows `needle` after what was already looked at;
+    /// returns the new text.
+    fn expect(&mut self, needle: &str) -> String {
+        let mut found = String::new();
+        let ok = wait_until(HANG, || {
+            let s = self.screen.lock().expect("lock");
+            match s[self.seen..].find(needle) {
+                Some(i) => {
+                    found = s[self.seen..self.seen + i + needle.len()].to_owned();
+                    true
+                }
+                None => false,
+            }
+        });
+        let all = self.screen.lock().expect("lock").clone();
+        assert!(
+            ok,
+            "the terminal never showed {needle:?}; it shows:\n{}",
+            &all[self.seen..]
+        );
+        self.seen += found.len();
+        found
+    }
+
+    fn answer(&mut self, line: &str) {
+        self.master
+            .write_all(format!("{line}\n").as_bytes())
+            .expect("type");
+    }
+
+    fn prompts(&self) -> usize {
+        self.screen
+            .lock()
+            .expect("lock")
+            .matches("AIOS asks before acting")
+            .count()
+    }
+
+    fn confirm_children(&self) -> Vec<u32> {
+        children_named(self.child.id(), "aios-confirm")
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn finish(mut c: Child) -> String {
+    let ok = wait_until(HANG, || c.try_wait().ok().flatten().is_some());
+    assert!(ok, "aios ask did not finish");
+    let mut out = String::new();
+    c.stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("read");
+    c.stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut out)
+        .expect("read");
+    out
+}
+
+/// Every intent has exactly one outcome after it, nothing else pairs up, the chain
+/// verifies.
+fn check_audit(a: &Agent) -> Vec<AuditEntry> {
+    verify(&a.audit()).unwrap_or_else(|e| panic!("audit chain: {e}"));
+    let entries = a.entries();
+    for (i, e) in entries.iter().enumerate() {
+        if e.result == "intent" {
+            let outcomes: Vec<_> = entries[i + 1..]
+                .iter()
+                .filter(|o| {
+                    o.call_id == e.call_id
+                        && (o.result.starts_with("ok") || o.result.starts_with("error"))
+                })
+                .collect();
+            assert_eq!(
+                outcomes.len(),
+                1,
+                "intent {} has {} outcomes",
+                e.call_id,
+                outcomes.len()
+            );
+        }
+    }
+    entries
+}
+
+fn last_for<'a>(entries: &'a [AuditEntry], call_id: &str) -> &'a AuditEntry {
+    entries
+        .iter()
+        .rev()
+        .find(|e| e.call_id == call_id)
+        .unwrap_or_else(|| panic!("no audit entry for {call_id}"))
+}
+
+#[test]
+fn the_person_answers_in_the_terminal() {
+    let env = Env::new();
+    let h = env.dir.path().join("home");
+    let doomed = h.join("doomed.txt");
+    let kept = h.join("kept.txt");
+    std::fs::write(&doomed, "x").expect("w");
+    std::fs::write(&kept, "x").expect("w");
+    // Replies are consumed in order: one call and one closing sentence per question.
+    let replies = vec![
+        call(
+            "w1",
+            "file_write",
+            json!({"path": h.join("yes.txt"), "content": "allowed"}),
+        ),
+        text("Written."),
+        call(
+            "w2",
+            "file_write",
+            json!({"path": h.join("no.txt"), "content": "denied"}),
+        ),
+        text("Not written."),
+        call("d1", "file_delete", json!({"path": kept})),
+        text("Not deleted."),
+        call("d2", "file_delete", json!({"path": doomed})),
+        text("Deleted."),
+        call("d3", "file_delete", json!({"path": kept})),
+        text("Not deleted."),
+    ];
+    let mut a = Agent::start(env, replies, 2, "", &[]);
+
+    // Allow.
+    let q = a.ask("write yes.txt");
+    let shown = a.expect("Allow? [y/N]");
+    assert!(
+        shown.contains("file_write")
+            && shown.contains("yes.txt")
+            && shown.contains("\"content\": \"allowed\""),
+        "{shown}"
+    );
+    a.answer("y");
+    let out = finish(q);
+    assert!(out.contains("Written."), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(h.join("yes.txt")).expect("written"),
+        "allowed"
+    );
+
+    // Deny.
+    let q = a.ask("write no.txt");
+    a.expect("Allow? [y/N]");
+    a.answer("n");
+    let out = finish(q);
+    assert!(!h.join("no.txt").exists(), "{out}");
+
+    // A destructive call: "yes" is the wrong word.
+    let q = a.ask("delete kept.txt");
+    let shown = a.expect("Type DELETE");
+    assert!(shown.contains("cannot be undone"), "{shown}");
+    a.answer("yes");
+    finish(q);
+    assert!(kept.exists());
+
+    // DELETE.
+    let q = a.ask("delete doomed.txt");
+    a.expect("Type DELETE");
+    a.answer("DELETE");
+    finish(q);
+    assert!(!doomed.exists());
+
+    // No answer: the timeout denies.
+    let q = a.ask("delete kept.txt again");
+    a.expect("Type DELETE");
+    let out = finish(q);
+    a.expect("Denied: no answer within 2 s");
+    assert!(kept.exists(), "{out}");
+
+    let entries = check_audit(&a);
+    assert_eq!(
+        last_for(&entries, "w1").result,
+        "ok: Created ".to_owned() + &h.join("yes.txt").display().to_string() + " (7 bytes)"
+    );
+    assert!(
+        last_for(&entries, "w2")
+            .result
+            .contains("the person said no")
+    );
+    assert!(
+        last_for(&entries, "d1")
+            .result
+            .contains("\"yes\" was typed instead of DELETE")
+    );
+    assert!(last_for(&entries, "d2").result.starts_with("ok: Deleted"));
+    assert!(
+        last_for(&entries, "d3")
+            .result
+            .contains("no answer within 2 s")
+    );
+    assert!(a.confirm_children().is_empty(), "every prompt ended");
+}
