@@ -139,10 +139,13 @@ pub(crate) async fn run(state: &AgentState, call: &ToolCall, taint: &Taint) -> O
         Ok(text) => (text, false),
         Err(e) => (e.to_string(), true),
     };
-    let summary = if is_error {
-        format!("error: {content}")
-    } else {
-        format!("ok: {content}")
+    // What a tool read from outside (a file, command output) stays out of the log:
+    // it may be private, and it is not what the log is for. AIOS's own summaries
+    // ("Deleted ~/x") and errors are kept.
+    let summary = match (is_error, tool.output_is_content()) {
+        (true, _) => format!("error: {content}"),
+        (false, true) => format!("ok: {} bytes of output", content.len()),
+        (false, false) => format!("ok: {content}"),
     };
     if let Err(e) = state
         .audit()
