@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use aios_common::types::{AuditEntry, TrustLevel};
 use chrono::Utc;
+use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::{error, warn};
@@ -92,9 +93,14 @@ pub fn entry_hash(e: &AuditEntry) -> String {
 pub fn verify(log: &Path) -> Result<u64, VerifyError> {
     let file =
         File::open(log).map_err(|e| VerifyError::Unreadable(format!("{}: {e}", log.display())))?;
+    // The agent holds an exclusive lock while it appends a line and moves the head, so
+    // a check running beside it never sees one without the other.
+    let file = Flock::lock(file, FlockArg::LockShared).map_err(|(_, e)| {
+        VerifyError::Unreadable(format!("{}: cannot lock: {e}", log.display()))
+    })?;
     let mut last: Option<AuditEntry> = None;
     let mut lines = 0usize;
-    for (i, line) in BufReader::new(file).lines().enumerate() {
+    for (i, line) in BufReader::new(&*file).lines().enumerate() {
         let n = i + 1;
         let line = line.map_err(|e| VerifyError::Line {
             line: n,
@@ -326,6 +332,10 @@ impl AuditLog {
         let Some(file) = inner.file.as_mut() else {
             return Err(io(std::io::Error::other(broken)));
         };
+        let _lock = file
+            .try_clone()
+            .map_err(io)
+            .and_then(|f| Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| io(e.into())))?;
         file.write_all(line.as_bytes()).map_err(io)?;
         file.sync_data().map_err(io)?;
         let head = Head {

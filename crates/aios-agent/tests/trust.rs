@@ -519,3 +519,210 @@ fn read_content_suspends_always_allow_and_is_shown_as_the_source() {
     let _ = &a.server;
     let _ = a.home();
 }
+
+/// One step of the random sequences below.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    /// file_write, answered "y".
+    Allow,
+    /// file_write, answered "n".
+    Deny,
+    /// file_delete, answered with a wrong word.
+    WrongWord(usize),
+    /// file_delete, answered "DELETE".
+    TypeDelete,
+    /// file_delete, never answered.
+    Timeout,
+    /// file_write, the aios-confirm child killed with SIGKILL.
+    CrashPrompt,
+    /// file_delete, the asking client killed while the prompt is up; then the person
+    /// types DELETE (true) or "no" (false) in the terminal.
+    Disconnect(bool),
+}
+
+const WRONG: [&str; 5] = ["delete", "y", "yes", "DELETE please", ""];
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        Just(Step::Allow),
+        Just(Step::Deny),
+        (0..WRONG.len()).prop_map(Step::WrongWord),
+        Just(Step::TypeDelete),
+        Just(Step::Timeout),
+        Just(Step::CrashPrompt),
+        any::<bool>().prop_map(Step::Disconnect),
+    ]
+}
+
+fn run_sequence(steps: &[Step]) {
+    let env = Env::new();
+    let h = env.dir.path().join("home");
+    let mut replies = Vec::new();
+    for (i, s) in steps.iter().enumerate() {
+        let id = format!("s{i}");
+        match s {
+            Step::Allow | Step::Deny | Step::CrashPrompt => {
+                replies.push(call(
+                    &id,
+                    "file_write",
+                    json!({"path": h.join(format!("w{i}.txt")), "content": "x"}),
+                ));
+            }
+            _ => {
+                std::fs::write(h.join(format!("d{i}.txt")), "x").expect("w");
+                replies.push(call(
+                    &id,
+                    "file_delete",
+                    json!({"path": h.join(format!("d{i}.txt"))}),
+                ));
+            }
+        }
+        // A dropped turn never asks the model again.
+        if !matches!(s, Step::Disconnect(_)) {
+            replies.push(text("ok"));
+        }
+    }
+    // The rate limit has a test of its own.
+    let mut a = Agent::start(env, replies, 2, "max_destructive_per_minute = 100\n", &[]);
+    let mut approvals = 0;
+    for (i, s) in steps.iter().enumerate() {
+        let q = a.ask(&format!("step {i}"));
+        let (file, should_exist) = match s {
+            Step::Allow => {
+                a.expect("Allow? [y/N]");
+                a.answer("y");
+                approvals += 1;
+                (format!("w{i}.txt"), true)
+            }
+            Step::Deny => {
+                a.expect("Allow? [y/N]");
+                a.answer("n");
+                (format!("w{i}.txt"), false)
+            }
+            Step::WrongWord(w) => {
+                a.expect("Type DELETE");
+                a.answer(WRONG[*w]);
+                (format!("d{i}.txt"), true)
+            }
+            Step::TypeDelete => {
+                a.expect("Type DELETE");
+                a.answer("DELETE");
+                approvals += 1;
+                (format!("d{i}.txt"), false)
+            }
+            Step::Timeout => {
+                a.expect("Type DELETE");
+                (format!("d{i}.txt"), true)
+            }
+            Step::CrashPrompt => {
+                a.expect("Allow? [y/N]");
+                let kids = a.confirm_children();
+                assert_eq!(kids.len(), 1, "one prompt per request");
+                common::stop_pid(kids[0], nix::sys::signal::Signal::SIGKILL);
+                (format!("w{i}.txt"), false)
+            }
+            Step::Disconnect(delete) => {
+                a.expect("Type DELETE");
+                let mut q = q;
+                q.kill().expect("kill the client");
+                q.wait().expect("reap");
+                // The agent notices the client is gone (its turn is dropped) before the
+                // answer comes; the call itself still finishes, audited.
+                // `aios status` is itself the one client left.
+                let clients = || {
+                    let out = common::text(&a.env.aios(&["status", "--json"]).stdout);
+                    serde_json::from_str::<Value>(&out)
+                        .map_or(-1, |v| v["clients"].as_i64().unwrap_or(-1))
+                };
+                assert!(
+                    wait_until(HANG, || clients() == 1),
+                    "the agent still counts the killed client"
+                );
+                if *delete {
+                    a.answer("DELETE");
+                    approvals += 1;
+                } else {
+                    a.answer("no");
+                }
+                let path = h.join(format!("d{i}.txt"));
+                assert!(
+                    wait_until(HANG, || a.confirm_children().is_empty()),
+                    "the prompt ended"
+                );
+                assert!(wait_until(HANG, || a
+                    .entries()
+                    .iter()
+                    .any(|e| e.call_id == format!("s{i}") && e.result != "intent")));
+                assert_eq!(path.exists(), !*delete, "step {i}: {s:?}");
+                check_audit(&a);
+                continue;
+            }
+        };
+        finish(q);
+        assert_eq!(h.join(&file).exists(), should_exist, "step {i}: {s:?}");
+        assert!(
+            wait_until(HANG, || a.confirm_children().is_empty()),
+            "the prompt ended"
+        );
+        let entries = check_audit(&a);
+        let intents = entries.iter().filter(|e| e.result == "intent").count();
+        assert_eq!(intents, approvals, "only approved calls ran: {entries:#?}");
+        let last = last_for(&entries, &format!("s{i}"));
+        let approved = matches!(s, Step::Allow | Step::TypeDelete);
+        assert_eq!(last.approved, approved, "step {i}: {s:?} -> {last:?}");
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 6,
+        failure_persistence: None,
+        ..Default::default()
+    })]
+
+    #[test]
+    fn nothing_runs_without_an_answer_from_the_private_channel(
+        steps in proptest::collection::vec(step(), 1..6)
+    ) {
+        run_sequence(&steps);
+    }
+}
+
+#[test]
+fn destructive_calls_beyond_the_rate_limit_are_refused_unasked() {
+    let env = Env::new();
+    let h = env.dir.path().join("home");
+    for f in ["a", "b"] {
+        std::fs::write(h.join(f), "x").expect("w");
+    }
+    let replies = vec![
+        call("d1", "file_delete", json!({"path": h.join("a")})),
+        text("Deleted a."),
+        call("d2", "file_delete", json!({"path": h.join("b")})),
+        text("Could not delete b."),
+    ];
+    let mut a = Agent::start(env, replies, 5, "max_destructive_per_minute = 1\n", &[]);
+    let q = a.ask("delete a");
+    a.expect("Type DELETE");
+    a.answer("DELETE");
+    finish(q);
+    assert!(!h.join("a").exists());
+    let out = finish(a.ask("delete b"));
+    assert!(
+        out.contains("at most 1 destructive actions a minute"),
+        "{out}"
+    );
+    assert!(h.join("b").exists());
+    assert_eq!(
+        a.prompts(),
+        1,
+        "the refused call was never put to the person"
+    );
+    let entries = check_audit(&a);
+    let d2 = last_for(&entries, "d2");
+    assert!(
+        !d2.approved && d2.result.starts_with("denied: refused: at most 1"),
+        "{d2:?}"
+    );
+}

@@ -73,6 +73,12 @@ pub fn stop(child: &mut Child, sig: nix::sys::signal::Signal) -> String {
     wait_output(child)
 }
 
+/// Sends `sig` to a process that is not our child.
+pub fn stop_pid(pid: u32, sig: nix::sys::signal::Signal) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("pid"));
+    nix::sys::signal::kill(pid, sig).expect("signal");
+}
+
 pub fn wait_output(child: &mut Child) -> String {
     let status = child.wait().expect("wait");
     let mut err = String::new();
