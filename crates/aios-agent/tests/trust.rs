@@ -66,6 +66,19 @@ impl Agent {
         extra: &str,
         env_vars: &[(String, String)],
     ) -> Self {
+        Self::start_with(env, replies, confirm_secs, extra, env_vars, None)
+    }
+
+    /// With `shell`, the terminal runs `bash -c shell` instead of the agent alone
+    /// (`$AGENT` and `$AIOS` name the binaries).
+    fn start_with(
+        env: Env,
+        replies: Vec<Reply>,
+        confirm_secs: u64,
+        extra: &str,
+        env_vars: &[(String, String)],
+        shell: Option<&str>,
+    ) -> Self {
         let confirm = Path::new(env!("CARGO_BIN_EXE_aios-agent")).with_file_name("aios-confirm");
         assert!(
             confirm.is_file(),
@@ -85,8 +98,13 @@ impl Agent {
         let pty = nix::pty::openpty(None, None).expect("openpty");
         let slave = std::fs::File::from(pty.slave);
         let mut cmd = env.cmd("setsid");
-        cmd.arg("--ctty")
-            .arg(env!("CARGO_BIN_EXE_aios-agent"))
+        cmd.arg("--ctty");
+        match shell {
+            Some(script) => cmd.args(["bash", "-c", script]),
+            None => cmd.arg(env!("CARGO_BIN_EXE_aios-agent")),
+        };
+        cmd.env("AGENT", env!("CARGO_BIN_EXE_aios-agent"))
+            .env("AIOS", env!("CARGO_BIN_EXE_aios"))
             .envs(env_vars.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::from(slave.try_clone().expect("dup")))
             .stdout(Stdio::from(slave.try_clone().expect("dup")))
@@ -190,6 +208,10 @@ impl Agent {
 
 impl Drop for Agent {
     fn drop(&mut self) {
+        // Started from a shell, the agent is the terminal's child's child.
+        for pid in children_named(self.child.id(), "aios-agent") {
+            common::stop_pid(pid, nix::sys::signal::Signal::SIGKILL);
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -725,4 +747,44 @@ fn destructive_calls_beyond_the_rate_limit_are_refused_unasked() {
         !d2.approved && d2.result.starts_with("denied: refused: at most 1"),
         "{d2:?}"
     );
+}
+
+/// `aios-agent &` typed into an interactive shell puts the agent in a background
+/// process group; `aios chat` then owns the terminal. The prompt must take the
+/// terminal (a background read would be stopped by SIGTTIN), and give it back so the
+/// chat goes on.
+#[test]
+fn a_prompt_from_a_background_agent_takes_the_terminal_and_gives_it_back() {
+    let env = Env::new();
+    let h = env.dir.path().join("home");
+    let replies = vec![
+        call(
+            "w1",
+            "file_write",
+            json!({"path": h.join("bg.txt"), "content": "from chat"}),
+        ),
+        text("Written."),
+        text("Second answer."),
+    ];
+    let mut a = Agent::start_with(
+        env,
+        replies,
+        10,
+        "",
+        &[],
+        Some("set -m; \"$AGENT\" 2>/dev/null & \"$AIOS\" status >/dev/null && exec \"$AIOS\" chat"),
+    );
+    a.expect("you> ");
+    a.answer("write bg.txt");
+    a.expect("Allow? [y/N]");
+    a.answer("y");
+    a.expect("Written.");
+    assert_eq!(
+        std::fs::read_to_string(h.join("bg.txt")).expect("written"),
+        "from chat"
+    );
+    a.expect("you> ");
+    a.answer("and now?");
+    a.expect("Second answer.");
+    a.expect("you> ");
 }
