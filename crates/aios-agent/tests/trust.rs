@@ -788,3 +788,71 @@ fn a_prompt_from_a_background_agent_takes_the_terminal_and_gives_it_back() {
     a.expect("Second answer.");
     a.expect("you> ");
 }
+
+#[test]
+fn aios_audit_verify_names_the_line_and_tail_reads_it() {
+    use aios_agent::audit::{AuditLog, Record};
+    let env = Env::new();
+    let path = env.dir.path().join("state/aios/actions.log");
+    let log = AuditLog::open(&path).expect("open");
+    for (i, (action, result)) in [
+        ("file_write", "intent"),
+        ("file_write", "ok: Created /home/u/a.txt (3 bytes)"),
+        (
+            "file_delete",
+            "denied: the person did not allow this (no answer within 60 s)",
+        ),
+        ("volume", "intent"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        log.append_now(Record {
+            call_id: format!("c{i}"),
+            action: action.into(),
+            args: json!({"path": "/home/u/a.txt"}),
+            trust: aios_common::types::TrustLevel::WebContent,
+            source: (i == 2).then(|| "/home/u/notes.txt".into()),
+            approved: !result.starts_with("denied"),
+            result: result.into(),
+        })
+        .expect("append");
+    }
+    drop(log);
+    let out = env.aios(&["audit", "verify"]);
+    assert!(out.status.success(), "{}", common::text(&out.stdout));
+    assert!(common::text(&out.stdout).contains("OK, 4 entries"));
+
+    let tail = common::text(&env.aios(&["audit", "tail", "-n", "2"]).stdout);
+    assert!(!tail.contains("#1 "), "{tail}");
+    assert!(
+        tail.contains("#2") && tail.contains("file_delete") && tail.contains("not approved"),
+        "{tail}"
+    );
+    assert!(
+        tail.contains("[after reading /home/u/notes.txt]")
+            && tail.contains("no answer within 60 s"),
+        "{tail}"
+    );
+
+    let original = std::fs::read_to_string(&path).expect("log");
+    let lines: Vec<&str> = original.lines().collect();
+    let edited = original.replace("no answer within 60 s", "approved by the person");
+    std::fs::write(&path, edited).expect("edit");
+    let out = env.aios(&["audit", "verify", path.to_str().expect("utf8")]);
+    assert!(!out.status.success());
+    assert!(
+        common::text(&out.stdout).contains("FAILED: line 3: the hash does not match"),
+        "{}",
+        common::text(&out.stdout)
+    );
+
+    std::fs::write(&path, format!("{}\n", lines[..3].join("\n"))).expect("truncate");
+    let out = env.aios(&["audit", "verify"]);
+    assert!(!out.status.success());
+    assert!(
+        common::text(&out.stdout).contains("truncated after line 3"),
+        "{}",
+        common::text(&out.stdout)
+    );
+}
