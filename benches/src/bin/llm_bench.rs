@@ -97,7 +97,9 @@ struct Args {
     /// Longest reply per command in the score part.
     #[arg(long, default_value_t = 96)]
     max_tokens: u32,
-    /// Tool definitions. Default: benches/data/tools.json.
+    /// Tool definitions (a JSON list). Default: the ones the agent ships
+    /// (`aios_mcp::tools::builtin()`); `benches/data/tools.json` holds the hand-written
+    /// set the prompt study started from.
     #[arg(long)]
     tools: Option<PathBuf>,
     /// Scored commands. Default: benches/data/toolcalls.jsonl.
@@ -161,15 +163,22 @@ fn main() -> Result<()> {
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
 
-    let tools_file = args
-        .tools
-        .clone()
-        .unwrap_or_else(|| root.join("benches/data/tools.json"));
-    let tools: Vec<ToolSpec> = serde_json::from_str(
-        &std::fs::read_to_string(&tools_file)
-            .with_context(|| format!("cannot read {}", tools_file.display()))?,
-    )
-    .with_context(|| format!("{} is not a list of tools", tools_file.display()))?;
+    let tools: Vec<ToolSpec> = match &args.tools {
+        Some(tools_file) => serde_json::from_str(
+            &std::fs::read_to_string(tools_file)
+                .with_context(|| format!("cannot read {}", tools_file.display()))?,
+        )
+        .with_context(|| format!("{} is not a list of tools", tools_file.display()))?,
+        None => aios_mcp::tools::builtin()
+            .definitions()
+            .into_iter()
+            .map(|d| ToolSpec {
+                name: d.name,
+                description: d.description,
+                parameters: d.parameters,
+            })
+            .collect(),
+    };
     let commands_file = args
         .commands
         .clone()
@@ -215,7 +224,7 @@ fn main() -> Result<()> {
         "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
         "worker": bench.worker_bin,
         "home": args.home,
-        "tools_file": tools_file,
+        "tools_file": args.tools.as_ref().map_or_else(|| "aios_mcp::tools::builtin()".to_owned(), |p| p.display().to_string()),
         "tool_count": bench.tools.len(),
     });
 

@@ -856,3 +856,132 @@ fn aios_audit_verify_names_the_line_and_tail_reads_it() {
         common::text(&out.stdout)
     );
 }
+
+#[test]
+fn with_no_terminal_the_prompt_denies_at_once_and_says_why() {
+    let env = Env::new();
+    let h = env.dir.path().join("home");
+    let replies = vec![
+        call(
+            "w1",
+            "file_write",
+            json!({"path": h.join("x.txt"), "content": "x"}),
+        ),
+        text("I could not write it."),
+    ];
+    // `setsid` without --ctty: a session with no controlling terminal, as a service.
+    let a = Agent::start_with(env, replies, 60, "", &[], Some("exec setsid -w \"$AGENT\""));
+    let start = std::time::Instant::now();
+    let out = finish(a.ask("write x"));
+    assert!(out.contains("no terminal to ask on"), "{out}");
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "denied at once, not after the 60 s timeout"
+    );
+    assert!(!h.join("x.txt").exists());
+    let entries = check_audit(&a);
+    assert!(
+        last_for(&entries, "w1").result.contains("no terminal"),
+        "{entries:?}"
+    );
+}
+
+#[test]
+fn a_wifi_password_reaches_networkmanager_and_nothing_else() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("rt");
+    let bus = rt.block_on(async {
+        let bus =
+            support::MockBus::start(&[("networkmanager", "org.freedesktop.NetworkManager")]).await;
+        let conn = support::MockBus::connect(&bus.address).await;
+        let nm = |method: &'static str| {
+            (
+                Some("org.freedesktop.NetworkManager"),
+                "/org/freedesktop",
+                Some("org.freedesktop.DBus.Mock"),
+                method,
+            )
+        };
+        let (d, p, i, m) = nm("AddWiFiDevice");
+        let dev: String = conn
+            .call_method(d, p, i, m, &("wlan0", "wlan0", 100u32))
+            .await
+            .expect("device")
+            .body()
+            .deserialize()
+            .expect("path");
+        let (d, p, i, m) = nm("AddAccessPoint");
+        conn.call_method(
+            d,
+            p,
+            i,
+            m,
+            &(
+                dev.as_str(),
+                "ap1",
+                "HomeNet",
+                "00:11:22:33:44:55",
+                2u32,
+                2437u32,
+                5400u32,
+                70u8,
+                0x100u32,
+            ),
+        )
+        .await
+        .expect("access point");
+        bus
+    });
+    const SECRET: &str = "hunter2-correct-horse";
+    let replies = vec![
+        call(
+            "c1",
+            "wifi_connect",
+            json!({"ssid": "HomeNet", "password": SECRET}),
+        ),
+        text("Connected."),
+    ];
+    let vars = vec![("DBUS_SYSTEM_BUS_ADDRESS".to_owned(), bus.address.clone())];
+    let mut a = Agent::start(Env::new(), replies, 10, "", &vars);
+    let q = a.ask("connect to HomeNet, the password is in my head");
+    let shown = a.expect("Allow? [y/N]");
+    assert!(
+        shown.contains("Connect to the Wi-Fi network \"HomeNet\"") && shown.contains("[redacted]"),
+        "{shown}"
+    );
+    a.answer("y");
+    let card = finish(q);
+    assert!(
+        card.contains("Connected to \"HomeNet\"") && card.contains("[redacted]"),
+        "{card}"
+    );
+
+    let log = std::fs::read_to_string(a.audit()).expect("audit");
+    let context = a
+        .server
+        .requests()
+        .last()
+        .expect("second model request")
+        .body
+        .clone();
+    let screen = a.screen.lock().expect("lock").clone();
+    for (what, text) in [
+        ("tool card", &card),
+        ("audit log", &log),
+        ("model context", &context),
+        ("agent log and prompt", &screen),
+    ] {
+        assert!(
+            !text.contains(SECRET),
+            "the password leaked into the {what}"
+        );
+    }
+    assert!(
+        context.contains("[redacted]"),
+        "the model sees that a password was given, not which"
+    );
+    check_audit(&a);
+}

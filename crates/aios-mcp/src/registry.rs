@@ -119,3 +119,48 @@ impl ToolExecutor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tool::definition_for;
+    use serde_json::json;
+
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct NoArgs {}
+
+    struct Sleepy;
+
+    #[async_trait::async_trait]
+    impl Tool for Sleepy {
+        fn definition(&self) -> ToolDefinition {
+            definition_for::<NoArgs>("sleepy", "Never finishes in time.")
+        }
+        fn trust_requirement(&self) -> TrustRequirement {
+            TrustRequirement::None
+        }
+        fn describe(&self, _args: &Value) -> String {
+            "sleep".into()
+        }
+        async fn execute(&self, _args: Value, _ctx: &ToolContext) -> Result<String, ToolError> {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok("woke".into())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_past_its_time_limit_is_stopped() {
+        let mut r = ToolRegistry::new();
+        r.register(Sleepy);
+        let ex = ToolExecutor::new(r, ToolContext::new("/".into()), Duration::from_secs(120));
+        let e = ex.execute("sleepy", json!({})).await.expect_err("timeout");
+        assert_eq!(
+            e,
+            ToolError::Timeout {
+                tool: "sleepy".into(),
+                secs: 120
+            }
+        );
+        assert!(e.to_string().contains("did not finish within 120 s"));
+    }
+}
