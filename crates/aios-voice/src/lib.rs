@@ -1,8 +1,22 @@
 //! `aios-voice`: everything between the microphone and the speaker.
 //!
-//! It will own capture (cpal into a ring buffer), resampling to 16 kHz, Silero VAD
-//! endpointing, whisper.cpp speech-to-text with `audio_ctx` sized to the utterance,
-//! Piper text-to-speech sentence by sentence, and barge-in. It never depends on the
-//! agent; the agent drives it.
-//!
-//! Built by the voice-pipeline issue.
+//! Built so far: reading any WAV into 16 kHz mono ([`audio`]), whisper.cpp
+//! speech-to-text with `audio_ctx` sized to the utterance ([`stt`]), and word error
+//! rate scoring ([`wer`]). Capture (cpal into a ring buffer), Silero VAD endpointing,
+//! Piper text-to-speech sentence by sentence and barge-in come next in the
+//! voice-pipeline issue. It never depends on the agent; the agent drives it.
+
+pub mod audio;
+mod error;
+mod recognizer;
+pub mod stt;
+pub mod vad;
+pub mod wer;
+
+pub use error::VoiceError;
+pub use recognizer::Recognizer;
+pub use stt::{Stt, SttConfig, Transcript};
+pub use vad::{Vad, VadConfig};
+
+/// Sample rate every model here works at.
+pub const SAMPLE_RATE: u32 = 16_000;

@@ -1,0 +1,54 @@
+//! Speech to text gated on voice activity: no transcript ever comes out of silence
+//! or noise.
+
+use crate::vad::{FRAME, segments};
+use crate::{Stt, Transcript, Vad, VadConfig, VoiceError};
+
+/// Silero VAD in front of whisper.
+#[derive(Debug)]
+pub struct Recognizer {
+    stt: Stt,
+    vad: Vad,
+    cfg: VadConfig,
+}
+
+impl Recognizer {
+    /// Both models, loaded.
+    pub fn new(stt: Stt, vad: Vad, cfg: VadConfig) -> Self {
+        Self { stt, vad, cfg }
+    }
+
+    /// The speech-to-text model.
+    pub fn stt(&self) -> &Stt {
+        &self.stt
+    }
+
+    /// Recognizes the speech in `samples` (16 kHz mono): from the start of the first
+    /// speech stretch to the end of the last, with padding. Without speech, the text
+    /// is empty and whisper never runs.
+    pub fn recognize(&mut self, samples: &[f32]) -> Result<Transcript, VoiceError> {
+        let probs = self.vad.probabilities(samples)?;
+        let found = segments(&probs, samples.len(), &self.cfg);
+        let (Some(first), Some(last)) = (found.first(), found.last()) else {
+            return Ok(Transcript {
+                text: String::new(),
+                language: self.stt.config().language.clone(),
+                duration_s: samples.len() as f32 / crate::SAMPLE_RATE as f32,
+                no_speech: 1.0,
+                audio_ctx: 0,
+                elapsed_ms: 0,
+            });
+        };
+        let speech = &samples[first.start..last.end.min(samples.len())];
+        let mut t = self.stt.transcribe(speech)?;
+        t.duration_s = samples.len() as f32 / crate::SAMPLE_RATE as f32;
+        Ok(t)
+    }
+
+    /// Frames of speech in `samples` (for tests and the level meter).
+    pub fn speech_frames(&mut self, samples: &[f32]) -> Result<usize, VoiceError> {
+        let probs = self.vad.probabilities(samples)?;
+        let _ = FRAME;
+        Ok(probs.iter().filter(|&&p| p >= self.cfg.threshold).count())
+    }
+}

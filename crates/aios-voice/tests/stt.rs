@@ -1,0 +1,151 @@
+//! Speech to text with the real whisper models from `make models` (a missing model
+//! fails these tests; it never skips them).
+
+use std::path::PathBuf;
+
+use aios_voice::audio::read_wav_16k;
+use aios_voice::vad::segments;
+use aios_voice::wer::{normalize, word_errors};
+use aios_voice::{Recognizer, SAMPLE_RATE, Stt, SttConfig, Vad, VadConfig, VoiceError};
+
+fn model(name: &str) -> PathBuf {
+    aios_common::models::find_model(name).unwrap_or_else(|e| panic!("{e}; run `make models`"))
+}
+
+fn default_stt() -> Stt {
+    Stt::load(&model("ggml-base.bin"), SttConfig::default()).expect("load")
+}
+
+fn vad() -> Vad {
+    Vad::load(&model("silero-vad-6.2.3/silero_vad.onnx")).expect("load the VAD")
+}
+
+fn recognizer() -> Recognizer {
+    Recognizer::new(default_stt(), vad(), VadConfig::default())
+}
+
+fn noise(seconds: u32, level: f32) -> Vec<f32> {
+    // A fixed-seed generator: the same noise every run.
+    let mut x: u32 = 0x1234_5678;
+    (0..seconds * SAMPLE_RATE)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x as f32 / u32::MAX as f32 - 0.5) * level
+        })
+        .collect()
+}
+
+fn clips() -> Vec<(String, Vec<String>, Vec<f32>)> {
+    let list = model("speech/librivox/transcription");
+    let dir = list.parent().expect("dir");
+    std::fs::read_to_string(&list)
+        .expect("transcription")
+        .lines()
+        .map(|line| {
+            let (text, id) = line.rsplit_once(" (").expect("line");
+            let id = id.trim_end_matches(')').to_owned();
+            let words = normalize(&text.replace("<s>", "").replace("</s>", ""));
+            let audio = read_wav_16k(&dir.join(format!("{id}.wav"))).expect("clip");
+            (id, words, audio)
+        })
+        .collect()
+}
+
+#[test]
+fn default_settings_transcribe_librivox_within_five_percent_wer() {
+    let stt = default_stt();
+    let clips = clips();
+    assert_eq!(clips.len(), 5);
+    let (mut errors, mut words) = (0, 0);
+    for (id, reference, audio) in &clips {
+        let t = stt.transcribe(audio).expect("transcribe");
+        assert!(t.audio_ctx < 1500, "the context is sized to the clip");
+        let e = word_errors(reference, &normalize(&t.text));
+        eprintln!("{id}: {e} errors: {}", t.text);
+        errors += e;
+        words += reference.len();
+    }
+    let wer = errors as f64 / words as f64;
+    eprintln!("WER {:.1}% ({errors}/{words})", wer * 100.0);
+    assert!(wer <= 0.05, "WER {:.1}% over {words} words", wer * 100.0);
+}
+
+#[test]
+fn silence_and_white_noise_give_no_transcript() {
+    let mut r = recognizer();
+    let silence = vec![0.0f32; 3 * SAMPLE_RATE as usize];
+    assert_eq!(r.recognize(&silence).expect("silence").text, "");
+    for level in [0.02, 0.2, 0.6] {
+        let t = r.recognize(&noise(3, level)).expect("noise");
+        assert_eq!(t.text, "", "white noise at {level} gave {:?}", t.text);
+    }
+    // Speech under the same noise is still heard.
+    let (_, reference, mut audio) = clips().remove(1);
+    for (s, n) in audio.iter_mut().zip(noise(4, 0.02)) {
+        *s += n;
+    }
+    let t = r.recognize(&audio).expect("speech");
+    assert!(
+        word_errors(&reference, &normalize(&t.text)) <= 1,
+        "{:?}",
+        t.text
+    );
+}
+
+#[test]
+fn vad_splits_speech_silence_speech() {
+    let clips = clips();
+    let (a, b) = (&clips[1].2, &clips[4].2);
+    let gap = 1.5;
+    let mut audio = a.clone();
+    audio.extend(vec![0.0; (gap * SAMPLE_RATE as f32) as usize]);
+    audio.extend(b);
+    let probs = vad().probabilities(&audio).expect("vad");
+    let found = segments(&probs, audio.len(), &VadConfig::default());
+    assert_eq!(found.len(), 2, "{found:?}");
+    let secs = |s: usize| s as f32 / SAMPLE_RATE as f32;
+    // The first ends in the gap, the second starts in it.
+    let gap_start = secs(a.len());
+    let gap_end = gap_start + gap;
+    assert!(
+        secs(found[0].end) > gap_start - 0.5 && secs(found[0].end) < gap_end,
+        "{found:?}"
+    );
+    assert!(
+        secs(found[1].start) > gap_start && secs(found[1].start) < gap_end + 0.5,
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_missing_or_corrupt_model_says_run_make_models() {
+    let e = Stt::load(
+        &PathBuf::from("/nonexistent/ggml-base.bin"),
+        SttConfig::default(),
+    )
+    .expect_err("missing");
+    assert!(matches!(e, VoiceError::ModelMissing { .. }));
+    assert!(e.to_string().contains("make models"), "{e}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("ggml-base.bin");
+    std::fs::write(&bad, b"lmgg not a model").expect("w");
+    let e = Stt::load(&bad, SttConfig::default()).expect_err("corrupt");
+    assert!(matches!(e, VoiceError::ModelCorrupt { .. }), "{e}");
+    assert!(e.to_string().contains("make models"), "{e}");
+    // A download cut off: the header is fine, the manifest beside it knows the size.
+    let real = model("ggml-base.bin");
+    let bytes = std::fs::read(&real).expect("model");
+    std::fs::write(&bad, &bytes[..bytes.len() / 2]).expect("w");
+    let manifest = real.with_file_name("manifest.tsv");
+    std::fs::copy(&manifest, dir.path().join("manifest.tsv")).expect("manifest");
+    let e = Stt::load(&bad, SttConfig::default()).expect_err("truncated");
+    assert!(e.to_string().contains("where the manifest says"), "{e}");
+    // And the VAD model.
+    let e = Vad::load(&dir.path().join("silero_vad.onnx")).expect_err("missing");
+    assert!(e.to_string().contains("make models"), "{e}");
+    std::fs::write(dir.path().join("silero_vad.onnx"), b"not onnx").expect("w");
+    let e = Vad::load(&dir.path().join("silero_vad.onnx")).expect_err("corrupt");
+    assert!(matches!(e, VoiceError::ModelCorrupt { .. }), "{e}");
+}
