@@ -588,3 +588,59 @@ fn without_a_login_session_the_socket_lives_in_a_private_tmp_dir() {
     assert!(log.contains("no config file; running on defaults"), "{log}");
     assert!(!expected.exists());
 }
+
+#[test]
+fn aios_transcribe_reads_any_wav_and_says_what_is_missing() {
+    let env = Env::new();
+    let clip = aios_common::models::find_model(
+        "speech/librivox/sense_and_sensibility_01_austen_64kb-0880.wav",
+    )
+    .expect("LibriVox clip: run `make models`");
+    // The same speech as 44.1 kHz stereo 32-bit float.
+    let mono = aios_voice::audio::read_wav_16k(&clip).expect("clip");
+    let wide = aios_voice::audio::resample(&mono, 16_000, 44_100).expect("resample");
+    let path = env.dir.path().join("stereo.wav");
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 44_100,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut w = hound::WavWriter::create(&path, spec).expect("create");
+    for s in wide {
+        w.write_sample(s).expect("l");
+        w.write_sample(s).expect("r");
+    }
+    w.finalize().expect("finalize");
+
+    let out = env.aios(&["transcribe", path.to_str().expect("utf8")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = aios_voice::wer::normalize(&text(&out.stdout));
+    let want = aios_voice::wer::normalize("he was not an ill disposed young man");
+    assert!(aios_voice::wer::word_errors(&want, &said) <= 1, "{said:?}");
+
+    let out = env.aios(&["transcribe", "--json", clip.to_str().expect("utf8")]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["language"], "en");
+    assert!(
+        (v["duration"].as_f64().expect("duration") - 2.99).abs() < 0.1,
+        "{v}"
+    );
+    assert!(
+        v["timings"]["recognize_ms"].as_u64().is_some() && v["audio_ctx"].as_i64() < Some(1500),
+        "{v}"
+    );
+
+    let out = env.aios(&["transcribe", "/nonexistent.wav"]);
+    assert!(
+        !out.status.success() && text(&out.stderr).contains("cannot read audio /nonexistent.wav")
+    );
+    env.write_config("[voice]\nstt_model = \"ggml-missing.bin\"\n");
+    let out = env.aios(&["transcribe", clip.to_str().expect("utf8")]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("ggml-missing.bin not found; run `make models`"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -32,6 +32,15 @@
 //! shell_timeout_secs = 30 # one shell_exec command
 //! output_cap_bytes = 16384
 //! backlight_root = "/sys/class/backlight"
+//!
+//! [voice]
+//! stt_model = "ggml-base.bin"   # whisper model under models/
+//! language = "en"               # or "auto" with a multilingual model
+//! audio_ctx_floor = 256         # smallest encoder context (0 = full 30 s context)
+//! threads = 0                   # speech recognition threads; 0 = one per core
+//! vad_model = "silero-vad-6.2.3/silero_vad.onnx"
+//! min_silence_ms = 500          # silence that ends an utterance
+//! speech_padding_ms = 200       # audio kept around speech
 //! ```
 //!
 //! Every key is optional. Unknown keys are errors, so a typo never silently falls
@@ -56,6 +65,42 @@ pub struct AgentConfig {
     pub agent: AgentSection,
     /// Tool policy and limits.
     pub tools: ToolsSection,
+    /// Speech recognition and synthesis.
+    pub voice: VoiceSection,
+}
+
+/// `[voice]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VoiceSection {
+    /// Whisper model file (looked up like every model).
+    pub stt_model: String,
+    /// Language code, or `auto` (multilingual models only).
+    pub language: String,
+    /// Smallest whisper encoder context; 0 means the full 30 s context.
+    pub audio_ctx_floor: u32,
+    /// Recognition threads; 0 = one per core.
+    pub threads: u32,
+    /// Silero VAD model file.
+    pub vad_model: String,
+    /// Silence that ends an utterance.
+    pub min_silence_ms: u32,
+    /// Audio kept before and after speech.
+    pub speech_padding_ms: u32,
+}
+
+impl Default for VoiceSection {
+    fn default() -> Self {
+        Self {
+            stt_model: "ggml-base.bin".into(),
+            language: "en".into(),
+            audio_ctx_floor: 256,
+            threads: 0,
+            vad_model: "silero-vad-6.2.3/silero_vad.onnx".into(),
+            min_silence_ms: 500,
+            speech_padding_ms: 200,
+        }
+    }
 }
 
 /// `[tools]`.

@@ -52,3 +52,29 @@ impl Recognizer {
         Ok(probs.iter().filter(|&&p| p >= self.cfg.threshold).count())
     }
 }
+
+impl Recognizer {
+    /// Loads the models `[voice]` names (looked up like every model).
+    pub fn from_config(cfg: &aios_common::config::VoiceSection) -> Result<Self, VoiceError> {
+        let find = |name: &str| {
+            aios_common::models::find_model(name).map_err(|e| VoiceError::ModelMissing {
+                path: e.tried.first().cloned().unwrap_or_else(|| name.into()),
+            })
+        };
+        let stt = Stt::load(
+            &find(&cfg.stt_model)?,
+            crate::SttConfig {
+                threads: cfg.threads,
+                language: cfg.language.clone(),
+                ctx_floor: cfg.audio_ctx_floor,
+            },
+        )?;
+        let vad = Vad::load(&find(&cfg.vad_model)?)?;
+        let vad_cfg = VadConfig {
+            min_silence_ms: cfg.min_silence_ms,
+            padding_ms: cfg.speech_padding_ms,
+            ..VadConfig::default()
+        };
+        Ok(Self::new(stt, vad, vad_cfg))
+    }
+}

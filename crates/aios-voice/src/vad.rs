@@ -74,11 +74,12 @@ fn find_onnxruntime() -> Option<PathBuf> {
                     .is_some_and(|n| n.starts_with("libonnxruntime.so"))
             })
     };
-    // Upwards from the executable (a checkout's target/), then from the working
-    // directory (tests run in the package folder; CI keeps target/ elsewhere).
+    // The checkout this was built from (like the models), then upwards from the
+    // executable and from the working directory.
+    let source = Some(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")));
     let exe = std::env::current_exe().ok();
     let cwd = std::env::current_dir().ok();
-    let starts = exe.iter().chain(cwd.iter());
+    let starts = source.iter().chain(exe.iter()).chain(cwd.iter());
     for start in starts {
         for dir in start.ancestors() {
             if let Some(p) = in_dir(&dir.join(".local/onnxruntime/lib")) {

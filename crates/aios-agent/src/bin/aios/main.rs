@@ -13,6 +13,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio::io::AsyncBufReadExt;
 
+mod voice;
+
 /// Command-line client of the AIOS agent.
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -55,6 +57,15 @@ enum Command {
     /// Check or read the audit log of tool actions.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Speech to text of a WAV file (any rate, channels, 16/24/32-bit), on this
+    /// machine with the models of `make models`; no agent needed.
+    Transcribe {
+        /// Print text, language, duration and timings as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The WAV file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,6 +125,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Audit(cmd) = &cli.command {
         return audit_command(cmd);
     }
+    if let Command::Transcribe { json, file } = &cli.command {
+        // Recognition is CPU-bound and blocking; this runtime has nothing else to do.
+        return voice::transcribe(file, *json);
+    }
     let mut client = IpcClient::new(socket_path(cli.socket)?, ClientKind::Cli);
     if cli.no_wait {
         client = client.with_retry(RetryPolicy {
@@ -144,7 +159,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Config(_) | Command::Audit(_) => unreachable!("handled above"),
+        Command::Config(_) | Command::Audit(_) | Command::Transcribe { .. } => {
+            unreachable!("handled above")
+        }
     }
 }
 
