@@ -10,12 +10,14 @@ pub mod audio;
 mod error;
 mod recognizer;
 pub mod stt;
+pub mod tts;
 pub mod vad;
 pub mod wer;
 
 pub use error::VoiceError;
 pub use recognizer::Recognizer;
 pub use stt::{Stt, SttConfig, Transcript};
+pub use tts::{Speech, Tts};
 pub use vad::{Vad, VadConfig};
 
 /// Sample rate every model here works at.

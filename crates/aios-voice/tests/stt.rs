@@ -149,3 +149,21 @@ fn a_missing_or_corrupt_model_says_run_make_models() {
     let e = Vad::load(&dir.path().join("silero_vad.onnx")).expect_err("corrupt");
     assert!(matches!(e, VoiceError::ModelCorrupt { .. }), "{e}");
 }
+
+#[test]
+fn piper_speaks_a_sentence_that_whisper_hears_back() {
+    let mut tts = aios_voice::Tts::load(&model("en_US-joe-medium.onnx")).expect("load the voice");
+    let sentence = "Deleted three files in your Downloads folder.";
+    let speech = tts.synthesize(sentence).expect("speak");
+    assert_eq!(speech.sample_rate, 22_050);
+    assert!(
+        speech.seconds() > 1.0 && speech.seconds() < 6.0,
+        "{} s",
+        speech.seconds()
+    );
+    let audio = aios_voice::audio::resample(&speech.samples, speech.sample_rate, SAMPLE_RATE)
+        .expect("resample");
+    let heard = recognizer().recognize(&audio).expect("recognize");
+    let errors = word_errors(&normalize(sentence), &normalize(&heard.text));
+    assert!(errors <= 1, "{sentence:?} came back as {:?}", heard.text);
+}

@@ -1,0 +1,94 @@
+//! Text to speech with Piper (`piper-rs`, the `en_US-joe-medium` voice from
+//! `make models`) through the same ONNX Runtime as the VAD.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use piper_rs::Piper;
+
+use crate::VoiceError;
+
+/// A loaded Piper voice.
+pub struct Tts {
+    piper: Piper,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Tts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tts").field("voice", &self.path).finish()
+    }
+}
+
+/// Synthesized speech.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Speech {
+    /// Mono samples in -1..1.
+    pub samples: Vec<f32>,
+    /// Their rate (22,050 Hz for medium voices).
+    pub sample_rate: u32,
+    /// Time the synthesis took.
+    pub elapsed_ms: u64,
+}
+
+impl Speech {
+    /// Seconds of audio.
+    pub fn seconds(&self) -> f32 {
+        self.samples.len() as f32 / self.sample_rate.max(1) as f32
+    }
+}
+
+impl Tts {
+    /// Loads `voice.onnx` and its `voice.onnx.json`.
+    pub fn load(onnx: &Path) -> Result<Self, VoiceError> {
+        let config = PathBuf::from(format!("{}.json", onnx.display()));
+        for p in [onnx, config.as_path()] {
+            if !p.is_file() {
+                return Err(VoiceError::ModelMissing { path: p.to_owned() });
+            }
+        }
+        crate::vad::init_onnxruntime()?;
+        let piper = Piper::new(onnx, &config).map_err(|e| VoiceError::ModelCorrupt {
+            path: onnx.to_owned(),
+            reason: e.to_string(),
+        })?;
+        Ok(Self {
+            piper,
+            path: onnx.to_owned(),
+        })
+    }
+
+    /// Speaks `text` (one sentence or a few). CPU-bound: call it off the async runtime.
+    pub fn synthesize(&mut self, text: &str) -> Result<Speech, VoiceError> {
+        let start = Instant::now();
+        let (samples, sample_rate) = self
+            .piper
+            .create(text, false, None, None, None, None)
+            .map_err(|e| VoiceError::Runtime(format!("speech synthesis failed: {e}")))?;
+        Ok(Speech {
+            samples,
+            sample_rate,
+            elapsed_ms: start.elapsed().as_millis() as u64,
+        })
+    }
+}
+
+/// Writes `speech` as a 16-bit mono WAV.
+pub fn write_wav(path: &Path, speech: &Speech) -> Result<(), VoiceError> {
+    let err = |e: hound::Error| VoiceError::Audio {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    };
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: speech.sample_rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).map_err(err)?;
+    for s in &speech.samples {
+        w.write_sample((s.clamp(-1.0, 1.0) * f32::from(i16::MAX)) as i16)
+            .map_err(err)?;
+    }
+    w.finalize().map_err(err)
+}
