@@ -16,6 +16,9 @@ APT_PACKAGES=(
   pipewire-bin      # pw-cli (tests create a null sink)
   wireplumber       # wpctl
   xdg-utils         # xdg-open for open_url
+  libsonic-dev      # Piper's vendored espeak-ng links libsonic
+  libasound2-dev    # cpal/rodio (audio capture and playback)
+  espeak-ng         # voice tests speak commands with several espeak-ng voices
   clang             # the C/C++ compiler llama.cpp's cmake build expects
 )
 

@@ -631,6 +631,26 @@ fn aios_transcribe_reads_any_wav_and_says_what_is_missing() {
         "{v}"
     );
 
+    // Piper speaks, whisper hears it back.
+    let spoken = env.dir.path().join("said.wav");
+    let out = env.aios(&[
+        "say",
+        "--json",
+        "--out",
+        spoken.to_str().expect("utf8"),
+        "Your battery is at eighty percent.",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["sample_rate"], 22050);
+    let out = env.aios(&["transcribe", spoken.to_str().expect("utf8")]);
+    let heard = aios_voice::wer::normalize(&text(&out.stdout));
+    let want = aios_voice::wer::normalize("your battery is at 80 percent");
+    assert!(
+        aios_voice::wer::word_errors(&want, &heard) <= 1,
+        "{heard:?}"
+    );
+
     let out = env.aios(&["transcribe", "/nonexistent.wav"]);
     assert!(
         !out.status.success() && text(&out.stderr).contains("cannot read audio /nonexistent.wav")

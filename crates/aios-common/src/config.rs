@@ -41,6 +41,7 @@
 //! vad_model = "silero-vad-6.2.3/silero_vad.onnx"
 //! min_silence_ms = 500          # silence that ends an utterance
 //! speech_padding_ms = 200       # audio kept around speech
+//! tts_voice = "en_US-joe-medium.onnx"
 //! ```
 //!
 //! Every key is optional. Unknown keys are errors, so a typo never silently falls
@@ -87,6 +88,8 @@ pub struct VoiceSection {
     pub min_silence_ms: u32,
     /// Audio kept before and after speech.
     pub speech_padding_ms: u32,
+    /// Piper voice (`.onnx`, with its `.onnx.json` beside it).
+    pub tts_voice: String,
 }
 
 impl Default for VoiceSection {
@@ -99,6 +102,7 @@ impl Default for VoiceSection {
             vad_model: "silero-vad-6.2.3/silero_vad.onnx".into(),
             min_silence_ms: 500,
             speech_padding_ms: 200,
+            tts_voice: "en_US-joe-medium.onnx".into(),
         }
     }
 }

@@ -8,7 +8,9 @@
 
 pub mod audio;
 mod error;
+pub mod playback;
 mod recognizer;
+pub mod sentences;
 pub mod stt;
 pub mod tts;
 pub mod vad;

@@ -66,6 +66,18 @@ enum Command {
         /// The WAV file.
         file: PathBuf,
     },
+    /// Text to speech with the Piper voice of `make models`: plays it, or writes a WAV.
+    Say {
+        /// Write the speech to this WAV file instead of playing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print duration and timings as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The text (several words are joined with spaces).
+        #[arg(required = true)]
+        text: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,6 +137,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Audit(cmd) = &cli.command {
         return audit_command(cmd);
     }
+    if let Command::Say { out, json, text } = &cli.command {
+        return voice::say(&text.join(" "), out.as_deref(), *json);
+    }
     if let Command::Transcribe { json, file } = &cli.command {
         // Recognition is CPU-bound and blocking; this runtime has nothing else to do.
         return voice::transcribe(file, *json);
@@ -159,7 +174,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Config(_) | Command::Audit(_) | Command::Transcribe { .. } => {
+        Command::Config(_)
+        | Command::Audit(_)
+        | Command::Transcribe { .. }
+        | Command::Say { .. } => {
             unreachable!("handled above")
         }
     }

@@ -18,6 +18,35 @@ fn voice_config() -> anyhow::Result<aios_common::config::VoiceSection> {
     Ok(loaded.config().voice.clone())
 }
 
+/// `aios say`: Piper on this machine; plays the speech, or writes it with `--out`.
+pub fn say(text: &str, out: Option<&Path>, as_json: bool) -> anyhow::Result<ExitCode> {
+    let cfg = voice_config()?;
+    let voice = aios_common::models::find_model(&cfg.tts_voice).map_err(|e| {
+        aios_voice::VoiceError::ModelMissing {
+            path: e.tried.first().cloned().unwrap_or_default(),
+        }
+    })?;
+    let t0 = Instant::now();
+    let mut tts = aios_voice::Tts::load(&voice)?;
+    let load_ms = t0.elapsed().as_millis() as u64;
+    let speech = tts.synthesize(text)?;
+    match out {
+        Some(path) => aios_voice::tts::write_wav(path, &speech)?,
+        None => aios_voice::playback::play_blocking(&speech)?,
+    }
+    if as_json {
+        let v = json!({
+            "seconds": speech.seconds(),
+            "sample_rate": speech.sample_rate,
+            "voice": cfg.tts_voice,
+            "timings": {"load_ms": load_ms, "synthesize_ms": speech.elapsed_ms},
+            "real_time_factor": speech.elapsed_ms as f32 / 1000.0 / speech.seconds().max(0.001),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn transcribe(file: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
     let cfg = voice_config()?;
     let t0 = Instant::now();
