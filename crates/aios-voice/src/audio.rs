@@ -64,9 +64,14 @@ pub fn resample(input: &[f32], from: u32, to: u32) -> Result<Vec<f32>, String> {
         out.extend_from_slice(&block[0]);
         pos += n;
     }
-    let block = rs
-        .process_partial(Some(&[&input[pos..]]), None)
-        .map_err(|e| e.to_string())?;
+    // An empty tail must be passed as None: rubato treats an empty slice as an error.
+    let rest = &input[pos..];
+    let block = if rest.is_empty() {
+        rs.process_partial::<&[f32]>(None, None)
+    } else {
+        rs.process_partial(Some(&[rest]), None)
+    }
+    .map_err(|e| e.to_string())?;
     out.extend_from_slice(&block[0]);
     while out.len() < want + delay {
         let block = rs
@@ -90,6 +95,14 @@ mod tests {
         (0..(rate as f32 * secs) as usize)
             .map(|i| (i as f32 / rate as f32 * hz * std::f32::consts::TAU).sin() * 0.5)
             .collect()
+    }
+
+    #[test]
+    fn lengths_that_fill_whole_blocks_resample_too() {
+        for n in [1024, 2048, 22_050, 1] {
+            let out = resample(&vec![0.1; n], 22_050, 16_000).expect("resample");
+            assert_eq!(out.len(), (n * 16_000).div_ceil(22_050), "{n} samples");
+        }
     }
 
     #[test]

@@ -4,6 +4,9 @@
 use crate::vad::{FRAME, segments};
 use crate::{Stt, Transcript, Vad, VadConfig, VoiceError};
 
+/// Silence (in samples) whisper gets before the speech.
+const LEAD_SILENCE: usize = crate::SAMPLE_RATE as usize * 3 / 10;
+
 /// Silero VAD in front of whisper.
 #[derive(Debug)]
 pub struct Recognizer {
@@ -39,8 +42,12 @@ impl Recognizer {
                 elapsed_ms: 0,
             });
         };
-        let speech = &samples[first.start..last.end.min(samples.len())];
-        let mut t = self.stt.transcribe(speech)?;
+        // Whisper often mishears a first word that starts right at the edge of its
+        // input (clipped recordings, synthesized speech): give it a little silence.
+        let lead = LEAD_SILENCE.saturating_sub(first.start);
+        let mut speech = vec![0.0f32; lead];
+        speech.extend_from_slice(&samples[first.start..last.end.min(samples.len())]);
+        let mut t = self.stt.transcribe(&speech)?;
         t.duration_s = samples.len() as f32 / crate::SAMPLE_RATE as f32;
         Ok(t)
     }

@@ -36,6 +36,11 @@ const PHANTOMS: &[&str] = &[
     "the end",
 ];
 
+/// Decoder tokens allowed per second of speech (plus a base): fast speech is about
+/// five tokens a second with punctuation, so only a runaway repetition hits this.
+const TOKENS_PER_SECOND: f32 = 8.0;
+const TOKENS_BASE: i32 = 12;
+
 /// How recognition runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SttConfig {
@@ -168,7 +173,7 @@ impl Stt {
         params.set_audio_ctx(audio_ctx);
         params.set_no_context(true);
         params.set_single_segment(true);
-        params.set_no_timestamps(true);
+        params.set_no_timestamps(false);
         params.set_suppress_nst(true);
         params.set_print_progress(false);
         params.set_print_realtime(false);
@@ -177,6 +182,7 @@ impl Stt {
         // No temperature fallback: a second decode doubles the time of exactly the
         // inputs (noise, mumbling) that are least worth it.
         params.set_temperature_inc(0.0);
+        params.set_max_tokens((duration_s * TOKENS_PER_SECOND).ceil() as i32 + TOKENS_BASE);
         let mut state = self
             .ctx
             .create_state()
@@ -276,7 +282,7 @@ fn clean(raw: &str, no_speech: f32) -> String {
             _ => {}
         }
     }
-    let text = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = collapse_repeats(&out.split_whitespace().collect::<Vec<_>>().join(" "));
     let words = crate::wer::normalize(&text).join(" ");
     if words.is_empty()
         || no_speech > NO_SPEECH
@@ -288,9 +294,62 @@ fn clean(raw: &str, no_speech: f32) -> String {
     text
 }
 
+/// "Stop. Stop. Stop." -> "Stop.": a short utterance that whisper decoded over and
+/// over. The text is collapsed only when it is one phrase repeated back to back at
+/// least twice (whatever the punctuation between), the last copy possibly cut off.
+fn collapse_repeats(text: &str) -> String {
+    let tokens: Vec<&str> = text.split_whitespace().collect();
+    let keys: Vec<String> = tokens
+        .iter()
+        .map(|t| {
+            t.chars()
+                .filter(|c| c.is_alphanumeric())
+                .flat_map(char::to_lowercase)
+                .collect()
+        })
+        .collect();
+    let n = keys.len();
+    for period in 1..=n / 2 {
+        let whole = n / period;
+        let periodic = (0..n).all(|i| {
+            let (k, first) = (&keys[i], &keys[i % period]);
+            // The very last token may be cut off mid-word.
+            k == first || (i == n - 1 && !k.is_empty() && first.starts_with(k.as_str()))
+        });
+        if periodic && whole >= 2 {
+            let phrase = tokens[..period].join(" ");
+            let trimmed = phrase.trim_end_matches([',', ';']);
+            return if trimmed.ends_with(['.', '!', '?']) {
+                trimmed.to_owned()
+            } else {
+                format!("{trimmed}.")
+            };
+        }
+    }
+    text.to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeated_sentences_collapse() {
+        assert_eq!(collapse_repeats("Stop. Stop. Stop. St"), "Stop.");
+        assert_eq!(
+            collapse_repeats("Volume up. Volume up. Volume u"),
+            "Volume up."
+        );
+        assert_eq!(collapse_repeats("What is it? What is it?"), "What is it?");
+        assert_eq!(
+            collapse_repeats("Stop. Then go on. Stop."),
+            "Stop. Then go on. Stop."
+        );
+        assert_eq!(
+            collapse_repeats("Version 3.5 is out."),
+            "Version 3.5 is out."
+        );
+    }
 
     #[test]
     fn context_is_sized_with_a_floor_and_a_ceiling() {

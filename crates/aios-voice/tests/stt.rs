@@ -167,3 +167,87 @@ fn piper_speaks_a_sentence_that_whisper_hears_back() {
     let errors = word_errors(&normalize(sentence), &normalize(&heard.text));
     assert!(errors <= 1, "{sentence:?} came back as {:?}", heard.text);
 }
+
+/// Spoken commands: several espeak-ng voices and speeds, and Piper, including clips
+/// of about one second. At most one word error each after normalization.
+///
+/// Not met yet, so not run by `make test`: 6 of the 40 clips miss by two words
+/// ("downloads" heard as "town yod's", "screenshots" as "green shots", the 0.8 s
+/// "volume up" as "Follow me"). A prompt listing these very words fixed most of them
+/// but fits the test, not the person, and costs 90 ms a command; this stays open in
+/// the voice issue. Run it with `cargo test -p aios-voice -- --ignored spoken`.
+#[test]
+#[ignore = "voice issue: 6 of 40 spoken commands still miss by two words"]
+fn spoken_commands_are_transcribed_within_one_word() {
+    const COMMANDS: &[&str] = &[
+        "stop",
+        "volume up",
+        "set the volume to forty percent",
+        "what is the weather like today",
+        "open my downloads folder",
+        "delete the old screenshots",
+        "how much battery is left",
+        "connect to the home network",
+    ];
+    let espeak = ["/usr/bin/espeak-ng", "/usr/local/bin/espeak-ng"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("espeak-ng is missing: run `make setup`");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut r = recognizer();
+    let mut tts = aios_voice::Tts::load(&model("en_US-joe-medium.onnx")).expect("voice");
+    let mut failures = Vec::new();
+    let mut shortest = f32::MAX;
+    for (i, cmd) in COMMANDS.iter().enumerate() {
+        let mut voices: Vec<(String, Vec<f32>)> = Vec::new();
+        for (voice, speed) in [
+            ("en-us", "150"),
+            ("en-us", "190"),
+            ("en", "140"),
+            ("en-us+f3", "165"),
+        ] {
+            let wav = dir.path().join(format!("{i}-{voice}-{speed}.wav"));
+            let ok = std::process::Command::new(espeak)
+                .args(["-v", voice, "-s", speed, "-w"])
+                .arg(&wav)
+                .arg(cmd)
+                .status()
+                .expect("run espeak-ng")
+                .success();
+            assert!(ok, "espeak-ng failed for {cmd:?}");
+            voices.push((
+                format!("espeak {voice} {speed} wpm"),
+                read_wav_16k(&wav).expect("read"),
+            ));
+        }
+        let sp = tts.synthesize(cmd).expect("piper");
+        let piper = aios_voice::audio::resample(&sp.samples, sp.sample_rate, SAMPLE_RATE)
+            .expect("resample");
+        voices.push(("piper joe".into(), piper));
+        for (who, audio) in voices {
+            shortest = shortest.min(audio.len() as f32 / SAMPLE_RATE as f32);
+            let t = r.recognize(&audio).expect("recognize");
+            let errors = word_errors(&normalize(cmd), &normalize(&t.text));
+            if errors > 1 {
+                failures.push(format!("{who}: {cmd:?} -> {:?} ({errors} errors)", t.text));
+            }
+        }
+    }
+    assert!(
+        shortest < 1.2,
+        "the set includes clips of about a second (shortest {shortest:.2} s)"
+    );
+    eprintln!(
+        "{} of {} clips missed:\n{}",
+        failures.len(),
+        COMMANDS.len() * 5,
+        failures.join("\n")
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {} clips:\n{}",
+        failures.len(),
+        COMMANDS.len() * 5,
+        failures.join("\n")
+    );
+}
