@@ -73,6 +73,24 @@ impl Tts {
     }
 }
 
+impl Tts {
+    /// Like [`Tts::synthesize`] without the voice's random variation (VITS noise
+    /// scales at 0): the same text always gives the same samples. For tests and
+    /// benchmarks, where a random take would make results differ run to run.
+    pub fn synthesize_steady(&mut self, text: &str) -> Result<Speech, VoiceError> {
+        let start = Instant::now();
+        let (samples, sample_rate) = self
+            .piper
+            .create(text, false, None, None, Some(0.0), Some(0.0))
+            .map_err(|e| VoiceError::Runtime(format!("speech synthesis failed: {e}")))?;
+        Ok(Speech {
+            samples,
+            sample_rate,
+            elapsed_ms: start.elapsed().as_millis() as u64,
+        })
+    }
+}
+
 /// Writes `speech` as a 16-bit mono WAV.
 pub fn write_wav(path: &Path, speech: &Speech) -> Result<(), VoiceError> {
     let err = |e: hound::Error| VoiceError::Audio {
