@@ -176,13 +176,13 @@ fn piper_speaks_a_sentence_that_whisper_hears_back() {
 /// Spoken commands: several espeak-ng voices and speeds, and Piper, including clips
 /// of about one second. At most one word error each after normalization.
 ///
-/// Not met yet, so not run by `make test`: 6 of the 40 clips miss by two words
+/// Not met yet, so not run by `make test`: 5 of the 40 clips miss by two words
 /// ("downloads" heard as "town yod's", "screenshots" as "green shots", the 0.8 s
 /// "volume up" as "Follow me"). A prompt listing these very words fixed most of them
 /// but fits the test, not the person, and costs 90 ms a command; this stays open in
 /// the voice issue. Run it with `cargo test -p aios-voice -- --ignored spoken`.
 #[test]
-#[ignore = "voice issue: 6 of 40 spoken commands still miss by two words"]
+#[ignore = "voice issue: 5 of 40 spoken commands still miss by two or three words"]
 fn spoken_commands_are_transcribed_within_one_word() {
     const COMMANDS: &[&str] = &[
         "stop",
