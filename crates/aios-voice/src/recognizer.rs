@@ -1,7 +1,7 @@
 //! Speech to text gated on voice activity: no transcript ever comes out of silence
 //! or noise.
 
-use crate::vad::{FRAME, segments};
+use crate::vad::segments;
 use crate::{Stt, Transcript, Vad, VadConfig, VoiceError};
 
 /// Silence (in samples) whisper gets before the speech.
@@ -55,7 +55,6 @@ impl Recognizer {
     /// Frames of speech in `samples` (for tests and the level meter).
     pub fn speech_frames(&mut self, samples: &[f32]) -> Result<usize, VoiceError> {
         let probs = self.vad.probabilities(samples)?;
-        let _ = FRAME;
         Ok(probs.iter().filter(|&&p| p >= self.cfg.threshold).count())
     }
 }
