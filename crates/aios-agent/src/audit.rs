@@ -273,7 +273,38 @@ impl AuditLog {
                 result: why,
             })?;
         }
+        log.close_dangling_intents(path)?;
         Ok(log)
+    }
+
+    /// An intent without an outcome means the agent stopped while that call ran
+    /// (a crash, a kill): say so, so that every intent has exactly one outcome.
+    fn close_dangling_intents(&self, path: &Path) -> Result<(), AuditError> {
+        let entries = read_entries(path).map_err(|source| AuditError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let open: Vec<&AuditEntry> = entries
+            .iter()
+            .enumerate()
+            .filter(|(i, e)| {
+                e.result == "intent" && !entries[i + 1..].iter().any(|o| o.call_id == e.call_id)
+            })
+            .map(|(_, e)| e)
+            .collect();
+        for e in open {
+            warn!(call_id = %e.call_id, action = %e.action, "a tool call was running when the agent stopped; its outcome is unknown");
+            self.append_now(Record {
+                call_id: e.call_id.clone(),
+                action: e.action.clone(),
+                args: e.args.clone(),
+                trust: e.trust,
+                source: e.source.clone(),
+                approved: e.approved,
+                result: "error: outcome unknown: the agent stopped while this ran".into(),
+            })?;
+        }
+        Ok(())
     }
 
     /// A log that cannot be written: every append fails with `why`, so every tool
@@ -386,7 +417,8 @@ mod tests {
 
     fn record(i: usize) -> Record {
         Record {
-            call_id: format!("call_{i}"),
+            // Pairs: call_0 intent and outcome, call_1 intent and outcome, ...
+            call_id: format!("call_{}", i / 2),
             action: "file_write".into(),
             args: serde_json::json!({"path": format!("/tmp/{i}")}),
             trust: TrustLevel::User,
@@ -525,6 +557,29 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().contains(".broken-"))
             .count();
         assert_eq!(aside, 2, "the broken log and its head are kept");
+    }
+
+    #[test]
+    fn an_intent_left_open_by_a_crash_gets_an_outcome_at_the_next_start() {
+        let (_d, path, _) = log_with(3); // call_0 intent + outcome, call_1 intent only
+        let log = AuditLog::open(&path).expect("reopen");
+        let entries = read_entries(&path).expect("entries");
+        assert_eq!(entries.len(), 4);
+        let last = entries.last().expect("last");
+        assert_eq!(last.call_id, "call_1");
+        assert!(
+            last.result.starts_with("error: outcome unknown"),
+            "{}",
+            last.result
+        );
+        assert_eq!(verify(&path), Ok(4));
+        drop(log);
+        AuditLog::open(&path).expect("again");
+        assert_eq!(
+            read_entries(&path).expect("entries").len(),
+            4,
+            "closed once only"
+        );
     }
 
     #[test]
