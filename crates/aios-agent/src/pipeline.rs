@@ -28,8 +28,8 @@ pub(crate) struct Outcome {
 /// The call with secret arguments redacted, for anything that is not the tool itself.
 pub(crate) fn shown(state: &AgentState, call: &ToolCall) -> ToolCall {
     let mut c = call.clone();
-    if let Some(t) = state.tools().registry().get(&call.name) {
-        c.arguments = aios_mcp::redact(&t.definition().parameters, &call.arguments);
+    if let Some(d) = state.tools().registry().definition(&call.name) {
+        c.arguments = aios_mcp::redact(&d.parameters, &call.arguments);
     }
     c
 }

@@ -10,10 +10,11 @@ use serde_json::Value;
 
 use crate::tool::{Tool, ToolContext, ToolError};
 
-/// The tools by name.
+/// The tools by name, each with its definition. The definition (a schema derived
+/// by `schemars`) is built once here, not on every call that validates or redacts.
 #[derive(Clone, Default)]
 pub struct ToolRegistry {
-    tools: BTreeMap<String, Arc<dyn Tool>>,
+    tools: BTreeMap<String, (Arc<dyn Tool>, ToolDefinition)>,
 }
 
 impl std::fmt::Debug for ToolRegistry {
@@ -30,18 +31,23 @@ impl ToolRegistry {
 
     /// Adds `tool` under its definition's name (replacing one of the same name).
     pub fn register(&mut self, tool: impl Tool + 'static) {
-        let name = tool.definition().name;
-        self.tools.insert(name, Arc::new(tool));
+        let def = tool.definition();
+        self.tools.insert(def.name.clone(), (Arc::new(tool), def));
     }
 
     /// The tool called `name`.
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Tool>> {
-        self.tools.get(name)
+        self.tools.get(name).map(|(t, _)| t)
+    }
+
+    /// The definition of the tool called `name`.
+    pub fn definition(&self, name: &str) -> Option<&ToolDefinition> {
+        self.tools.get(name).map(|(_, d)| d)
     }
 
     /// All definitions, in name order.
     pub fn definitions(&self) -> Vec<ToolDefinition> {
-        self.tools.values().map(|t| t.definition()).collect()
+        self.tools.values().map(|(_, d)| d.clone()).collect()
     }
 
     /// Registered names, comma-separated.
@@ -89,14 +95,15 @@ impl ToolExecutor {
         name: &str,
         args: &Value,
     ) -> Result<(Arc<dyn Tool>, TrustRequirement), ToolError> {
-        let tool = self
+        let (tool, def) = self
             .registry
+            .tools
             .get(name)
             .ok_or_else(|| ToolError::UnknownTool {
                 name: name.to_owned(),
                 available: self.registry.names(),
             })?;
-        crate::schema::validate(&tool.definition().parameters, args).map_err(|message| {
+        crate::schema::validate(&def.parameters, args).map_err(|message| {
             ToolError::InvalidArguments {
                 tool: name.to_owned(),
                 message,
