@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use aios_common::ipc::IpcMessage;
 use aios_common::ipc::MessageCodec;
-use aios_common::types::{ConfirmRequest, TrustRequirement};
+use aios_common::types::ConfirmRequest;
 use futures::{SinkExt, StreamExt};
 use tokio_util::codec::Framed;
 use tracing::{info, warn};
@@ -78,13 +78,6 @@ impl Confirmer {
             Err(e) => return Answer::Denied(format!("cannot start {}: {e}", program.display())),
         };
         let answer = converse(ours, req).await;
-        let answer = match answer {
-            Some(a) => a,
-            None => {
-                // No answer yet: wait for one until the deadline, or for the child to end.
-                Answer::Denied("the confirmation prompt closed without an answer".into())
-            }
-        };
         // The child should end by itself once it has answered or timed out; if not, stop it.
         if tokio::time::timeout(GRACE, child.wait()).await.is_err() {
             let _ = child.start_kill();
@@ -95,57 +88,41 @@ impl Confirmer {
     }
 }
 
-/// Sends the request and waits for the matching answer until the deadline.
-async fn converse(ours: std::os::unix::net::UnixStream, req: &ConfirmRequest) -> Option<Answer> {
-    let deadline = Duration::from_secs(req.timeout_secs);
-    let stream = ours
+/// Sends the request and waits for the matching answer until the deadline; every
+/// way of not getting one is a denial saying why.
+async fn converse(ours: std::os::unix::net::UnixStream, req: &ConfirmRequest) -> Answer {
+    let stream = match ours
         .set_nonblocking(true)
         .and_then(|()| tokio::net::UnixStream::from_std(ours))
-        .ok()?;
+    {
+        Ok(s) => s,
+        Err(e) => return Answer::Denied(format!("cannot use the confirmation channel: {e}")),
+    };
     let mut framed = Framed::new(stream, MessageCodec::new(MAX_FRAME));
     if framed
         .send(IpcMessage::ConfirmRequest(req.clone()))
         .await
         .is_err()
     {
-        return Some(Answer::Denied(
-            "the confirmation prompt could not be reached".into(),
-        ));
+        return Answer::Denied("the confirmation prompt could not be reached".into());
     }
-    let reply = match tokio::time::timeout(deadline, framed.next()).await {
-        Err(_) => {
-            return Some(Answer::Denied(format!(
-                "no answer within {} s",
-                req.timeout_secs
-            )));
-        }
-        Ok(None) => return None,
-        Ok(Some(Err(e))) => {
-            return Some(Answer::Denied(format!(
-                "the confirmation prompt sent an unreadable answer: {e}"
-            )));
-        }
-        Ok(Some(Ok(m))) => m,
-    };
-    Some(match reply {
-        IpcMessage::ConfirmResponse(r) if r.request_id != req.request_id => {
+    let deadline = Duration::from_secs(req.timeout_secs);
+    match tokio::time::timeout(deadline, framed.next()).await {
+        Err(_) => Answer::Denied(format!("no answer within {} s", req.timeout_secs)),
+        Ok(None) => Answer::Denied("the confirmation prompt closed without an answer".into()),
+        Ok(Some(Err(e))) => Answer::Denied(format!(
+            "the confirmation prompt sent an unreadable answer: {e}"
+        )),
+        Ok(Some(Ok(IpcMessage::ConfirmResponse(r)))) if r.request_id != req.request_id => {
             Answer::Denied("the answer was for a different request".into())
         }
-        IpcMessage::ConfirmResponse(r) if r.approved => Answer::Approved,
-        IpcMessage::ConfirmResponse(r) => {
+        Ok(Some(Ok(IpcMessage::ConfirmResponse(r)))) if r.approved => Answer::Approved,
+        Ok(Some(Ok(IpcMessage::ConfirmResponse(r)))) => {
             Answer::Denied(r.reason.unwrap_or_else(|| "the person said no".into()))
         }
-        other => Answer::Denied(format!(
+        Ok(Some(Ok(other))) => Answer::Denied(format!(
             "the confirmation prompt sent {} instead of an answer",
             other.type_name()
         )),
-    })
-}
-
-/// What the person must do, in words (for logs and the model).
-pub fn what_is_asked(r: TrustRequirement) -> &'static str {
-    match r {
-        TrustRequirement::DoubleConfirm => "type DELETE",
-        _ => "answer yes",
     }
 }
