@@ -111,16 +111,8 @@ async fn turn(
             }
         }
         if calls.is_empty() && malformed.is_empty() {
-            state
-                .remember(StoredMessage::new(
-                    conv,
-                    Role::Assistant,
-                    &text,
-                    TrustLevel::System,
-                ))
-                .await;
-            client.send(chunk(req, "", true))?;
-            return Ok(());
+            // The text has already streamed.
+            return finish(state, conv, req, client, &text, false).await;
         }
         // A small model may repeat a call that just failed; running it again cannot
         // help, so the turn ends with what went wrong.
@@ -130,17 +122,7 @@ async fn turn(
                 .find(|(f, _)| f.name == c.name && f.arguments == c.arguments)
         }) {
             let note = format!("Sorry, I couldn't do that: {}", err.1);
-            client.send(chunk(req, &note, false))?;
-            state
-                .remember(StoredMessage::new(
-                    conv,
-                    Role::Assistant,
-                    &note,
-                    TrustLevel::System,
-                ))
-                .await;
-            client.send(chunk(req, "", true))?;
-            return Ok(());
+            return finish(state, conv, req, client, &note, true).await;
         }
         // Secrets (a Wi-Fi password) go to the tool only: history, the model's context
         // and the chat see them redacted.
@@ -206,12 +188,27 @@ async fn turn(
         }
     }
     let note = format!("(I stopped after {rounds} tool steps without a final answer.)");
-    client.send(chunk(req, &note, false))?;
+    finish(state, conv, req, client, &note, true).await
+}
+
+/// Ends the turn with `reply`: streams it first unless it already streamed, saves it
+/// to history, and sends the closing chunk.
+async fn finish(
+    state: &AgentState,
+    conv: ConversationId,
+    req: &ChatRequest,
+    client: &ClientHandle,
+    reply: &str,
+    stream_it: bool,
+) -> Result<(), TurnError> {
+    if stream_it {
+        client.send(chunk(req, reply, false))?;
+    }
     state
         .remember(StoredMessage::new(
             conv,
             Role::Assistant,
-            &note,
+            reply,
             TrustLevel::System,
         ))
         .await;
