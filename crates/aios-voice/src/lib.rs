@@ -24,3 +24,11 @@ pub use vad::{Vad, VadConfig};
 
 /// Sample rate every model here works at.
 pub const SAMPLE_RATE: u32 = 16_000;
+
+/// Finds a model file by name, like every AIOS model; missing means "run `make
+/// models`", naming the first path tried.
+pub fn find_model(name: &str) -> Result<std::path::PathBuf, VoiceError> {
+    aios_common::models::find_model(name).map_err(|e| VoiceError::ModelMissing {
+        path: e.tried.first().cloned().unwrap_or_else(|| name.into()),
+    })
+}

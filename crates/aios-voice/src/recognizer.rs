@@ -33,14 +33,11 @@ impl Recognizer {
         let probs = self.vad.probabilities(samples)?;
         let found = segments(&probs, samples.len(), &self.cfg);
         let (Some(first), Some(last)) = (found.first(), found.last()) else {
-            return Ok(Transcript {
-                text: String::new(),
-                language: self.stt.config().language.clone(),
-                duration_s: samples.len() as f32 / crate::SAMPLE_RATE as f32,
-                no_speech: 1.0,
-                audio_ctx: 0,
-                elapsed_ms: 0,
-            });
+            return Ok(Transcript::no_speech(
+                &self.stt.config().language,
+                samples.len() as f32 / crate::SAMPLE_RATE as f32,
+                0,
+            ));
         };
         // Whisper often mishears a first word that starts right at the edge of its
         // input (clipped recordings, synthesized speech): give it a little silence.
@@ -62,20 +59,15 @@ impl Recognizer {
 impl Recognizer {
     /// Loads the models `[voice]` names (looked up like every model).
     pub fn from_config(cfg: &aios_common::config::VoiceSection) -> Result<Self, VoiceError> {
-        let find = |name: &str| {
-            aios_common::models::find_model(name).map_err(|e| VoiceError::ModelMissing {
-                path: e.tried.first().cloned().unwrap_or_else(|| name.into()),
-            })
-        };
         let stt = Stt::load(
-            &find(&cfg.stt_model)?,
+            &crate::find_model(&cfg.stt_model)?,
             crate::SttConfig {
                 threads: cfg.threads,
                 language: cfg.language.clone(),
                 ctx_floor: cfg.audio_ctx_floor,
             },
         )?;
-        let vad = Vad::load(&find(&cfg.vad_model)?)?;
+        let vad = Vad::load(&crate::find_model(&cfg.vad_model)?)?;
         let vad_cfg = VadConfig {
             min_silence_ms: cfg.min_silence_ms,
             padding_ms: cfg.speech_padding_ms,

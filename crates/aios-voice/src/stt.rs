@@ -79,6 +79,20 @@ pub struct Transcript {
     pub elapsed_ms: u64,
 }
 
+impl Transcript {
+    /// The result for audio without speech: whisper never ran.
+    pub fn no_speech(language: &str, duration_s: f32, elapsed_ms: u64) -> Self {
+        Self {
+            text: String::new(),
+            language: language.to_owned(),
+            duration_s,
+            no_speech: 1.0,
+            audio_ctx: 0,
+            elapsed_ms,
+        }
+    }
+}
+
 /// A loaded whisper model.
 pub struct Stt {
     ctx: WhisperContext,
@@ -147,14 +161,11 @@ impl Stt {
         let duration_s = samples.len() as f32 / SAMPLE_RATE as f32;
         let rms = (samples.iter().map(|s| s * s).sum::<f32>() / samples.len().max(1) as f32).sqrt();
         if rms < SILENCE_RMS {
-            return Ok(Transcript {
-                text: String::new(),
-                language: self.cfg.language.clone(),
+            return Ok(Transcript::no_speech(
+                &self.cfg.language,
                 duration_s,
-                no_speech: 1.0,
-                audio_ctx: 0,
-                elapsed_ms: start.elapsed().as_millis() as u64,
-            });
+                start.elapsed().as_millis() as u64,
+            ));
         }
         let mut audio = samples.to_vec();
         let min = (MIN_SECONDS * SAMPLE_RATE as f32) as usize;

@@ -60,28 +60,22 @@ impl Tts {
 
     /// Speaks `text` (one sentence or a few). CPU-bound: call it off the async runtime.
     pub fn synthesize(&mut self, text: &str) -> Result<Speech, VoiceError> {
-        let start = Instant::now();
-        let (samples, sample_rate) = self
-            .piper
-            .create(text, false, None, None, None, None)
-            .map_err(|e| VoiceError::Runtime(format!("speech synthesis failed: {e}")))?;
-        Ok(Speech {
-            samples,
-            sample_rate,
-            elapsed_ms: start.elapsed().as_millis() as u64,
-        })
+        self.create(text, None)
     }
-}
 
-impl Tts {
     /// Like [`Tts::synthesize`] without the voice's random variation (VITS noise
     /// scales at 0): the same text always gives the same samples. For tests and
     /// benchmarks, where a random take would make results differ run to run.
     pub fn synthesize_steady(&mut self, text: &str) -> Result<Speech, VoiceError> {
+        self.create(text, Some(0.0))
+    }
+
+    /// `noise`: both noise scales, `None` for the voice's own.
+    fn create(&mut self, text: &str, noise: Option<f32>) -> Result<Speech, VoiceError> {
         let start = Instant::now();
         let (samples, sample_rate) = self
             .piper
-            .create(text, false, None, None, Some(0.0), Some(0.0))
+            .create(text, false, None, None, noise, noise)
             .map_err(|e| VoiceError::Runtime(format!("speech synthesis failed: {e}")))?;
         Ok(Speech {
             samples,

@@ -21,11 +21,7 @@ fn voice_config() -> anyhow::Result<aios_common::config::VoiceSection> {
 /// `aios say`: Piper on this machine; plays the speech, or writes it with `--out`.
 pub fn say(text: &str, out: Option<&Path>, as_json: bool) -> anyhow::Result<ExitCode> {
     let cfg = voice_config()?;
-    let voice = aios_common::models::find_model(&cfg.tts_voice).map_err(|e| {
-        aios_voice::VoiceError::ModelMissing {
-            path: e.tried.first().cloned().unwrap_or_default(),
-        }
-    })?;
+    let voice = aios_voice::find_model(&cfg.tts_voice)?;
     let t0 = Instant::now();
     let mut tts = aios_voice::Tts::load(&voice)?;
     let load_ms = t0.elapsed().as_millis() as u64;
