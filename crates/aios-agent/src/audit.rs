@@ -91,6 +91,11 @@ pub fn entry_hash(e: &AuditEntry) -> String {
 
 /// Checks the chain of `log` and its head; returns the number of entries.
 pub fn verify(log: &Path) -> Result<u64, VerifyError> {
+    check(log).map(|(entries, _)| entries.len() as u64)
+}
+
+/// [`verify`], keeping what it read: the entries and the head.
+fn check(log: &Path) -> Result<(Vec<AuditEntry>, Option<Head>), VerifyError> {
     let file =
         File::open(log).map_err(|e| VerifyError::Unreadable(format!("{}: {e}", log.display())))?;
     // The agent holds an exclusive lock while it appends a line and moves the head, so
@@ -98,15 +103,13 @@ pub fn verify(log: &Path) -> Result<u64, VerifyError> {
     let file = Flock::lock(file, FlockArg::LockShared).map_err(|(_, e)| {
         VerifyError::Unreadable(format!("{}: cannot lock: {e}", log.display()))
     })?;
-    let mut last: Option<AuditEntry> = None;
-    let mut lines = 0usize;
+    let mut entries: Vec<AuditEntry> = Vec::new();
     for (i, line) in BufReader::new(&*file).lines().enumerate() {
         let n = i + 1;
         let line = line.map_err(|e| VerifyError::Line {
             line: n,
             what: format!("unreadable: {e}"),
         })?;
-        lines = n;
         let e: AuditEntry = serde_json::from_str(&line).map_err(|err| VerifyError::Line {
             line: n,
             what: format!("not an audit entry ({err})"),
@@ -118,7 +121,7 @@ pub fn verify(log: &Path) -> Result<u64, VerifyError> {
                 e.seq
             )));
         }
-        let prev = last.as_ref().map_or("", |l| l.hash.as_str());
+        let prev = entries.last().map_or("", |l| l.hash.as_str());
         if e.prev_hash != prev {
             return Err(bad(
                 "prev_hash does not match the line before (a line was removed, inserted or moved)"
@@ -130,11 +133,12 @@ pub fn verify(log: &Path) -> Result<u64, VerifyError> {
                 "the hash does not match the content (the line was edited)".into(),
             ));
         }
-        last = Some(e);
+        entries.push(e);
     }
+    let lines = entries.len();
     let head = read_head(&head_path(log)).map_err(VerifyError::Head)?;
-    match (head, &last) {
-        (None, None) => Ok(0),
+    match (&head, entries.last()) {
+        (None, None) => Ok((entries, head)),
         (None, Some(_)) => Err(VerifyError::Head(format!(
             "{} is missing, so truncation cannot be ruled out",
             head_path(log).display()
@@ -158,7 +162,7 @@ pub fn verify(log: &Path) -> Result<u64, VerifyError> {
             line: lines,
             what: "the last line does not match the head (it was replaced)".into(),
         }),
-        (Some(_), Some(_)) => Ok(lines as u64),
+        (Some(_), Some(_)) => Ok((entries, head)),
     }
 }
 
@@ -234,9 +238,14 @@ impl AuditLog {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
         let mut broken = None;
-        if path.exists()
-            && let Err(e) = verify(path)
-        {
+        let checked = if path.exists() {
+            check(path)
+        } else {
+            // A deleted log whose head remains: the new chain continues from the head,
+            // so the gap shows at line 1.
+            Ok((Vec::new(), read_head(&head_path(path)).ok().flatten()))
+        };
+        let (entries, head) = checked.or_else(|e| {
             let stamp = Utc::now().format("%Y%m%dT%H%M%S");
             let aside = PathBuf::from(format!("{}.broken-{stamp}", path.display()));
             error!(log = %path.display(), "the audit log fails verification ({e}); it is kept as {} and a new one is started", aside.display());
@@ -246,8 +255,8 @@ impl AuditLog {
                 "the previous log failed verification ({e}) and is kept as {}",
                 aside.display()
             ));
-        }
-        let head = read_head(&head_path(path)).ok().flatten();
+            Ok::<_, AuditError>((Vec::new(), None))
+        })?;
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -273,26 +282,25 @@ impl AuditLog {
                 result: why,
             })?;
         }
-        log.close_dangling_intents(path)?;
+        log.close_dangling_intents(&entries)?;
         Ok(log)
     }
 
     /// An intent without an outcome means the agent stopped while that call ran
     /// (a crash, a kill): say so, so that every intent has exactly one outcome.
-    fn close_dangling_intents(&self, path: &Path) -> Result<(), AuditError> {
-        let entries = read_entries(path).map_err(|source| AuditError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        let open: Vec<&AuditEntry> = entries
-            .iter()
-            .enumerate()
-            .filter(|(i, e)| {
-                e.result == "intent" && !entries[i + 1..].iter().any(|o| o.call_id == e.call_id)
-            })
-            .map(|(_, e)| e)
-            .collect();
-        for e in open {
+    fn close_dangling_intents(&self, entries: &[AuditEntry]) -> Result<(), AuditError> {
+        // One pass: an intent stays open until a later line of the same call.
+        let mut open: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for (i, e) in entries.iter().enumerate() {
+            if e.result == "intent" {
+                open.insert(&e.call_id, i);
+            } else {
+                open.remove(e.call_id.as_str());
+            }
+        }
+        let mut open: Vec<usize> = open.into_values().collect();
+        open.sort_unstable();
+        for e in open.into_iter().map(|i| &entries[i]) {
             warn!(call_id = %e.call_id, action = %e.action, "a tool call was running when the agent stopped; its outcome is unknown");
             self.append_now(Record {
                 call_id: e.call_id.clone(),
