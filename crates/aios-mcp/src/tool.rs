@@ -112,6 +112,33 @@ impl ToolContext {
         conn.map_err(|e| ToolError::failed(format!("cannot reach the D-Bus system bus: {e}")))
     }
 
+    /// A proxy for `iface` at `path` of `dest` on `conn`. Properties are read fresh
+    /// each time: a battery level or a connection state cached at creation would be
+    /// stale by the next read.
+    pub async fn proxy<'a>(
+        conn: &zbus::Connection,
+        dest: &'a str,
+        path: String,
+        iface: &'a str,
+    ) -> zbus::Result<zbus::Proxy<'a>> {
+        zbus::proxy::Builder::new(conn)
+            .destination(dest)?
+            .path(path)?
+            .interface(iface)?
+            .cache_properties(zbus::proxy::CacheProperties::No)
+            .build()
+            .await
+    }
+
+    /// A command for `program` with the extra environment, killed if the call is
+    /// dropped (a timeout).
+    pub fn command(&self, program: &str) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new(program);
+        c.envs(self.child_env.iter().map(|(k, v)| (k, v)))
+            .kill_on_drop(true);
+        c
+    }
+
     /// Cuts `text` to the output cap at a character boundary, saying how much was cut.
     pub fn cap(&self, text: &str) -> String {
         if text.len() <= self.output_cap {

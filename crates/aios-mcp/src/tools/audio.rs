@@ -13,10 +13,9 @@ const SINK: &str = "@DEFAULT_AUDIO_SINK@";
 pub struct Volume;
 
 async fn wpctl(ctx: &ToolContext, args: &[&str]) -> Result<String, ToolError> {
-    let out = tokio::process::Command::new("wpctl")
+    let out = ctx
+        .command("wpctl")
         .args(args)
-        .envs(ctx.child_env.iter().map(|(k, v)| (k, v)))
-        .kill_on_drop(true)
         .output()
         .await
         .map_err(|e| {

@@ -41,16 +41,15 @@ impl Tool for ShellExec {
     }
     async fn execute(&self, args: Value, ctx: &ToolContext) -> Result<String, ToolError> {
         let a: ShellArgs = parse_args("shell_exec", args)?;
-        let mut child = tokio::process::Command::new("sh")
+        let mut child = ctx
+            .command("sh")
             .arg("-c")
             .arg(&a.command)
             .current_dir(&ctx.home)
-            .envs(ctx.child_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
-            .kill_on_drop(true)
             .spawn()
             .map_err(|e| ToolError::failed(format!("cannot start sh: {e}")))?;
         let pgid = child

@@ -65,15 +65,7 @@ impl Tool for SystemInfo {
 /// "87% (discharging)" from UPower's display device, if there is a battery.
 async fn upower_battery(ctx: &ToolContext) -> Option<String> {
     let conn = ctx.system_bus().await.ok()?;
-    let p = zbus::proxy::Builder::<zbus::Proxy<'_>>::new(&conn)
-        .destination(UPOWER)
-        .ok()?
-        .path(DISPLAY_DEVICE)
-        .ok()?
-        .interface(UPOWER_DEVICE)
-        .ok()?
-        .cache_properties(zbus::proxy::CacheProperties::No)
-        .build()
+    let p = ToolContext::proxy(&conn, UPOWER, DISPLAY_DEVICE.into(), UPOWER_DEVICE)
         .await
         .ok()?;
     if !p.get_property::<bool>("IsPresent").await.ok()? {

@@ -51,11 +51,10 @@ impl Tool for OpenUrl {
                 "only http:// and https:// addresses can be opened, not \"{url}\""
             )));
         }
-        let out = tokio::process::Command::new("xdg-open")
+        let out = ctx
+            .command("xdg-open")
             .arg(url)
-            .envs(ctx.child_env.iter().map(|(k, v)| (k, v)))
             .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
             .output()
             .await
             .map_err(|e| {

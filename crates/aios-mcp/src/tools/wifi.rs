@@ -64,15 +64,7 @@ async fn proxy<'a>(
     path: impl Into<String>,
     iface: &'a str,
 ) -> Result<zbus::Proxy<'a>, ToolError> {
-    let path = zbus::zvariant::ObjectPath::try_from(path.into())
-        .map_err(|e| ToolError::failed(format!("NetworkManager gave a bad path: {e}")))?;
-    zbus::proxy::Builder::new(conn)
-        .destination(NM)
-        .and_then(|b| b.path(path))
-        .and_then(|b| b.interface(iface))
-        .map(|b| b.cache_properties(zbus::proxy::CacheProperties::No))
-        .map_err(dbus_err("proxy"))?
-        .build()
+    ToolContext::proxy(conn, NM, path.into(), iface)
         .await
         .map_err(dbus_err("connect"))
 }
