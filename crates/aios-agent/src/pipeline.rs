@@ -45,9 +45,14 @@ pub(crate) fn source_of(call: &ToolCall) -> String {
     }
 }
 
-/// Runs `call` through the pipeline with the conversation's `taint`.
-pub(crate) async fn run(state: &AgentState, call: &ToolCall, taint: &Taint) -> Outcome {
-    let shown = shown(state, call);
+/// Runs `call` through the pipeline with the conversation's `taint`; `shown` is the
+/// call as [`shown`] redacts it, for everything but the tool.
+pub(crate) async fn run(
+    state: &AgentState,
+    call: &ToolCall,
+    shown: &ToolCall,
+    taint: &Taint,
+) -> Outcome {
     let record = |approved: bool, result: String| Record {
         call_id: call.id.clone(),
         action: call.name.clone(),

@@ -142,8 +142,10 @@ async fn turn(
             // On a task of its own: a client that disconnects drops this turn, and a
             // call must never stop between its audited intent and its outcome.
             let outcome = {
-                let (state, call, taint) = (state.clone(), call.clone(), taint.clone());
-                tokio::spawn(async move { pipeline::run(&state, &call, &taint).await }).await
+                let (state, call, shown, taint) =
+                    (state.clone(), call.clone(), shown.clone(), taint.clone());
+                tokio::spawn(async move { pipeline::run(&state, &call, &shown, &taint).await })
+                    .await
             };
             let Ok(outcome) = outcome else {
                 return Err(TurnError::Gone);
