@@ -21,11 +21,6 @@ impl Recognizer {
         Self { stt, vad, cfg }
     }
 
-    /// The speech-to-text model.
-    pub fn stt(&self) -> &Stt {
-        &self.stt
-    }
-
     /// Recognizes the speech in `samples` (16 kHz mono): from the start of the first
     /// speech stretch to the end of the last, with padding. Without speech, the text
     /// is empty and whisper never runs.
@@ -47,12 +42,6 @@ impl Recognizer {
         let mut t = self.stt.transcribe(&speech)?;
         t.duration_s = samples.len() as f32 / crate::SAMPLE_RATE as f32;
         Ok(t)
-    }
-
-    /// Frames of speech in `samples` (for tests and the level meter).
-    pub fn speech_frames(&mut self, samples: &[f32]) -> Result<usize, VoiceError> {
-        let probs = self.vad.probabilities(samples)?;
-        Ok(probs.iter().filter(|&&p| p >= self.cfg.threshold).count())
     }
 }
 
