@@ -13,7 +13,9 @@ APT_PACKAGES=(
   dbus              # private buses for the tool tests
   python3-dbusmock  # NetworkManager and UPower stand-ins on a private bus (tests)
   pipewire          # volume: the sound server wpctl talks to
-  pipewire-bin      # pw-cli (tests create a null sink)
+  pipewire-bin      # pw-cli, pw-play, pw-loopback (tests: null sink, virtual mic)
+  pipewire-alsa     # cpal's ALSA "default" device reaches PipeWire (the fallback)
+  pipewire-pulse    # mic and speaker through PipeWire's PulseAudio server (cheaper than ALSA)
   wireplumber       # wpctl
   xdg-utils         # xdg-open for open_url
   libsonic-dev      # Piper's vendored espeak-ng links libsonic

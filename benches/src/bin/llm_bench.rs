@@ -11,6 +11,11 @@
 //!   fresh conversation after `warm`, greedy; a command passes when the model calls
 //!   the expected tool with the expected key arguments (or no tool when none is
 //!   expected). See [`judge`] for the matching rules.
+//! - **conversation** (`--conversation`): the same commands said one after another
+//!   in one running conversation, with the context the agent builds
+//!   (`aios_agent::context`: history window, shaping) and realistic outcomes in
+//!   between (a call runs, is denied at the prompt, or fails; the model then closes
+//!   the turn in words). Scored per command like the fresh part, side by side.
 //!
 //! Results go to `$CARGO_TARGET_DIR/bench/` (default `target/bench/`) as JSON, and a
 //! summary in Markdown tables to stdout. Progress goes to stderr.
@@ -22,9 +27,13 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use aios_agent::context::{self, Shape};
+use aios_agent::llm::LlmMessage;
+use aios_common::types::{Role as HRole, ToolCall, TrustLevel};
 use aios_llm::{
     CallSpec, Message, Role, Sampling, Stats, Stop, ToolSpec, WorkerEvent, WorkerRequest,
 };
+use aios_memory::{ConversationId, StoredMessage};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, ValueEnum};
 use serde::Deserialize;
@@ -102,9 +111,17 @@ struct Args {
     /// set the prompt study started from.
     #[arg(long)]
     tools: Option<PathBuf>,
-    /// Scored commands. Default: benches/data/toolcalls.jsonl.
+    /// Scored command sets; repeat for several. Default: benches/data/toolcalls.jsonl
+    /// and benches/data/toolcalls-indirect.jsonl.
     #[arg(long)]
-    commands: Option<PathBuf>,
+    commands: Vec<PathBuf>,
+    /// Also score each set in one running conversation.
+    #[arg(long)]
+    conversation: bool,
+    /// History shapes for the conversation part: `agent` (what the agent sends the
+    /// local model), `raw` (the history unshaped), `compact`, `remind`.
+    #[arg(long, value_delimiter = ',', default_value = "agent")]
+    shapes: Vec<String>,
     /// Output folder. Default: $CARGO_TARGET_DIR/bench.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -179,13 +196,28 @@ fn main() -> Result<()> {
             })
             .collect(),
     };
-    let commands_file = args
-        .commands
-        .clone()
-        .unwrap_or_else(|| root.join("benches/data/toolcalls.jsonl"));
-    let items = load_items(&commands_file)?;
-    check_items(&items, &tools)?;
-
+    let command_files = if args.commands.is_empty() {
+        vec![
+            root.join("benches/data/toolcalls.jsonl"),
+            root.join("benches/data/toolcalls-indirect.jsonl"),
+        ]
+    } else {
+        args.commands.clone()
+    };
+    let mut sets = Vec::new();
+    for file in &command_files {
+        let items = load_items(file)?;
+        check_items(&items, &tools)?;
+        let name = file
+            .file_stem()
+            .map_or_else(|| "commands".into(), |s| s.to_string_lossy().into_owned());
+        sets.push((name, items));
+    }
+    let shapes = args
+        .shapes
+        .iter()
+        .map(|n| shape_named(n).map(|s| (n.clone(), s)))
+        .collect::<Result<Vec<_>>>()?;
     let prompt_files = if args.prompt.is_empty() {
         vec![root.join("crates/aios-agent/system_prompt.txt")]
     } else {
@@ -244,17 +276,41 @@ fn main() -> Result<()> {
     }
     if args.only != Some(Part::Latency) {
         meta["loadavg_before_score"] = json!(loadavg());
-        let mut rows = Vec::new();
-        for model in &models {
-            rows.extend(bench.score(model, &prompts, &items, &args.home, args.max_tokens)?);
+        let mut all = Vec::new();
+        for (set, items) in &sets {
+            let mut rows = Vec::new();
+            for model in &models {
+                rows.extend(bench.score(model, &prompts, items, &args.home, args.max_tokens)?);
+            }
+            summary.push_str(&format!("\n# Command set `{set}`\n"));
+            summary.push_str(&score_tables(&rows, items.len()));
+            let mut running = Vec::new();
+            if args.conversation {
+                for model in &models {
+                    for prompt in &prompts {
+                        for (name, shape) in &shapes {
+                            running.push(bench.conversation(
+                                model,
+                                prompt,
+                                items,
+                                &args.home,
+                                args.max_tokens,
+                                name,
+                                *shape,
+                            )?);
+                        }
+                    }
+                }
+                summary.push_str(&conversation_table(&rows, &running));
+            }
+            all.push(json!({"set": set, "fresh": rows, "running": running}));
         }
-        summary.push_str(&score_tables(&rows, items.len()));
         meta["loadavg_after_score"] = json!(loadavg());
         let report = json!({
             "meta": meta,
-            "commands_file": commands_file,
+            "commands_files": command_files,
             "max_tokens": args.max_tokens,
-            "results": rows,
+            "results": all,
         });
         write_json(&out_dir, "llm-score", stamp, &report)?;
     }
@@ -555,11 +611,22 @@ impl Worker {
         tools: &[ToolSpec],
         max_tokens: u32,
     ) -> Result<Outcome> {
+        let messages = vec![message(Role::System, system), message(Role::User, user)];
+        self.ask_messages(messages, tools, max_tokens)
+    }
+
+    /// Any conversation, greedy.
+    fn ask_messages(
+        &mut self,
+        messages: Vec<Message>,
+        tools: &[ToolSpec],
+        max_tokens: u32,
+    ) -> Result<Outcome> {
         let id = self.next_id;
         self.next_id += 1;
         let at = self.send(&WorkerRequest::Generate {
             id,
-            messages: vec![message(Role::System, system), message(Role::User, user)],
+            messages,
             tools: tools.to_vec(),
             sampling: Sampling {
                 temperature: 0.0,
@@ -874,6 +941,322 @@ impl Bench {
 }
 
 // ---------------------------------------------------------------------------
+// The running conversation.
+
+/// How a call made in the running conversation turns out, as a person and the
+/// machine would have it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Ran,
+    Denied,
+    Failed,
+}
+
+/// The fate of the `n`th call of a conversation: mostly run, with a denial at the
+/// prompt every fourth and a failure every seventh, so both happen early and again.
+fn fate(n: usize) -> Fate {
+    match n % 7 {
+        2 | 5 => Fate::Denied,
+        4 => Fate::Failed,
+        _ => Fate::Ran,
+    }
+}
+
+/// What a tool returns when it ran: short, like the real tools' output.
+fn ran_result(call: &CallSpec) -> String {
+    let arg = |k: &str| {
+        call.arguments
+            .get(k)
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+            .unwrap_or_default()
+    };
+    match call.name.as_str() {
+        "volume" => format!("Volume is now {}%.", arg("level")),
+        "brightness" => format!("Brightness is now {}%.", arg("level")),
+        "system_info" => "Local time: Saturday 5 December 2026, 12:30\nCPU: 4 cores, 7% busy\nMemory: 3.1 GiB of 7.7 GiB used\nDisk /: 41 GiB free of 98 GiB\nBattery: 76%, discharging\nUptime: 3 h 12 min".into(),
+        "file_list" => format!("{}:\nnotes.txt (1.2 kB)\nreport.pdf (88 kB)\nphotos/ (folder)", arg("path")),
+        "file_read" => "Milk, eggs, bread. Call the bank on Tuesday.".into(),
+        "file_search" => format!("{}/found-it.txt", arg("path")),
+        "file_write" => format!("Wrote {} bytes to {}.", arg("content").len(), arg("path")),
+        "file_delete" => format!("Deleted {}.", arg("path")),
+        "wifi_list" => "HomeNet: signal 82%, secured\nCoffeeShop: signal 60%, open".into(),
+        "wifi_connect" => format!("Connected to {}.", arg("ssid")),
+        "shell_exec" => "exit status 0\nok".into(),
+        "open_url" => format!("Opened {} in the browser.", arg("url")),
+        other => format!("{other} done."),
+    }
+}
+
+fn to_worker(m: &LlmMessage) -> Message {
+    match m {
+        LlmMessage::System { content } => message(Role::System, content),
+        LlmMessage::User { content } => message(Role::User, content),
+        LlmMessage::Assistant {
+            content,
+            tool_calls,
+        } => Message {
+            role: Role::Assistant,
+            content: content.clone(),
+            tool_calls: tool_calls
+                .iter()
+                .map(|c| CallSpec {
+                    name: c.name.clone(),
+                    arguments: c.arguments.clone(),
+                })
+                .collect(),
+        },
+        // As the agent's local provider renders a tool result.
+        LlmMessage::Tool {
+            content, is_error, ..
+        } => message(
+            Role::Tool,
+            &if *is_error {
+                format!("Error: {content}")
+            } else {
+                content.clone()
+            },
+        ),
+    }
+}
+
+impl Bench {
+    /// Scores `items` said one after another in one conversation, with the context
+    /// the agent builds ([`aios_agent::context`]) and the outcomes of [`fate`] in
+    /// between: each call is answered (run, denied at the prompt, or failed), the
+    /// model closes the turn in words as it would for the person, and the next
+    /// command follows.
+    #[allow(clippy::too_many_arguments)]
+    fn conversation(
+        &self,
+        model: &Model,
+        prompt: &Prompt,
+        items: &[Item],
+        home: &str,
+        max_tokens: u32,
+        shape_name: &str,
+        shape: Shape,
+    ) -> Result<Value> {
+        let mut w = Worker::spawn(&self.worker_bin, &model.file, self.threads)?;
+        let warmed = w.warm(&prompt.text, &self.tools)?;
+        eprintln!(
+            "conversation: {} with prompt {}, shape {shape_name}: {} prefix tokens",
+            model.name, prompt.name, warmed.prefix_tokens
+        );
+        let conv = ConversationId(1);
+        let mut history: Vec<StoredMessage> = Vec::new();
+        let mut calls_made = 0usize;
+        let mut passed = 0usize;
+        let mut results = Vec::new();
+        let (mut first, mut turn_ms) = (Vec::new(), Vec::new());
+        let tool_names: Vec<String> = self.tools.iter().map(|t| t.name.clone()).collect();
+        for (n, item) in items.iter().enumerate() {
+            history.push(StoredMessage::new(
+                conv,
+                HRole::User,
+                &item.say,
+                TrustLevel::User,
+            ));
+            let ask = |w: &mut Worker, history: &[StoredMessage], max: u32| {
+                let fitted = context::fit(
+                    history,
+                    LOCAL_CONTEXT,
+                    &prompt.text,
+                    self.tools.len(),
+                    max,
+                    shape,
+                );
+                let messages: Vec<Message> = context::messages(&prompt.text, fitted, shape)
+                    .iter()
+                    .map(to_worker)
+                    .collect();
+                w.ask_messages(messages, &self.tools, max)
+            };
+            let o = ask(&mut w, &history, max_tokens)?;
+            let verdict = judge(item, &o, &self.tools, home);
+            let ok = verdict.is_ok();
+            passed += usize::from(ok);
+            first.push(o.stats.first_token_ms);
+            let mut total = o.total_ms;
+            let got = describe(&o);
+            let mut fate_seen = None;
+            let mut closing = String::new();
+            match o.calls.first() {
+                Some(call) => {
+                    let f = fate(calls_made);
+                    calls_made += 1;
+                    fate_seen = Some(f);
+                    let id = format!("call_{n}");
+                    let mut a =
+                        StoredMessage::new(conv, HRole::Assistant, &o.text, TrustLevel::System);
+                    a.tool_calls = vec![ToolCall {
+                        id: id.clone(),
+                        name: call.name.clone(),
+                        arguments: call.arguments.clone(),
+                    }];
+                    history.push(a);
+                    let (content, is_error) = match f {
+                        Fate::Ran => (ran_result(call), false),
+                        Fate::Denied => (context::declined("denied at the prompt"), true),
+                        Fate::Failed => (
+                            "the tool failed: the device or resource is busy; try again later"
+                                .to_owned(),
+                            true,
+                        ),
+                    };
+                    let mut t = StoredMessage::new(conv, HRole::Tool, &content, TrustLevel::System);
+                    t.tool_call_id = Some(id);
+                    t.tool_name = Some(call.name.clone());
+                    t.is_error = is_error;
+                    history.push(t);
+                    // The model tells the person how it went, as in the agent.
+                    let c = ask(&mut w, &history, CLOSING_MAX_TOKENS)?;
+                    total += c.total_ms;
+                    closing = c.text.trim().to_owned();
+                    history.push(StoredMessage::new(
+                        conv,
+                        HRole::Assistant,
+                        &closing,
+                        TrustLevel::System,
+                    ));
+                }
+                None => history.push(StoredMessage::new(
+                    conv,
+                    HRole::Assistant,
+                    o.text.trim(),
+                    TrustLevel::System,
+                )),
+            }
+            turn_ms.push(total);
+            let described = o.calls.is_empty() && context::describes_a_call(&o.text, &tool_names);
+            eprintln!(
+                "  {} {:<58} {:>5.0} ms {:>6.0} ms  {}{}{}",
+                if ok { "ok  " } else { "MISS" },
+                item.say,
+                o.stats.first_token_ms,
+                total,
+                got,
+                fate_seen.map(|f| format!(" -> {f:?}")).unwrap_or_default(),
+                if closing.is_empty() {
+                    String::new()
+                } else {
+                    format!(" / {closing:.60}")
+                },
+            );
+            results.push(json!({
+                "say": item.say,
+                "expected_tool": item.tool,
+                "pass": ok,
+                "miss": verdict.err(),
+                "got": got,
+                "described_a_call": described,
+                "fate": fate_seen.map(|f| format!("{f:?}")),
+                "closing": closing,
+                "first_token_ms": o.stats.first_token_ms,
+                "prompt_tokens": o.stats.prompt_tokens,
+                "cached_tokens": o.stats.cached_tokens,
+                "turn_ms": total,
+            }));
+        }
+        Ok(json!({
+            "model": model.name,
+            "prompt": prompt.name,
+            "shape": shape_name,
+            "passed": passed,
+            "total": items.len(),
+            "score": passed as f64 / items.len().max(1) as f64,
+            "first_token_ms_p50": median(&first),
+            "turn_ms_p50": median(&turn_ms),
+            "results": results,
+        }))
+    }
+}
+
+/// The local model's context window in the agent's default config.
+const LOCAL_CONTEXT: usize = 4096;
+
+/// Longest closing reply after a tool result (the agent's spoken summary is one or
+/// two sentences).
+const CLOSING_MAX_TOKENS: u32 = 48;
+
+fn shape_named(name: &str) -> Result<Shape> {
+    Ok(match name {
+        "agent" => Shape::for_provider("local"),
+        "raw" => Shape::RAW,
+        "compact" => Shape {
+            compact: true,
+            remind: false,
+        },
+        "remind" => Shape {
+            compact: false,
+            remind: true,
+        },
+        other => bail!("unknown shape {other}: agent, raw, compact or remind"),
+    })
+}
+
+/// Fresh and running scores side by side.
+fn conversation_table(fresh: &[Value], running: &[Value]) -> String {
+    let mut s = String::from(
+        "\n## Fresh conversation vs one running conversation\n\n\
+         | model | prompt | shape | fresh | running | no-tool turns with a call | described a call | running first token p50 | running turn p50 |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in running {
+        let f = fresh
+            .iter()
+            .find(|f| f["model"] == r["model"] && f["prompt"] == r["prompt"]);
+        let results = r["results"].as_array().cloned().unwrap_or_default();
+        let no_tool: Vec<&Value> = results
+            .iter()
+            .filter(|x| x["expected_tool"].is_null())
+            .collect();
+        let called = no_tool
+            .iter()
+            .filter(|x| x["pass"].as_bool() == Some(false))
+            .count();
+        let described = results
+            .iter()
+            .filter(|x| x["described_a_call"].as_bool() == Some(true))
+            .count();
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {}/{} ({:.0}%) | {called}/{} | {described} | {:.0} ms | {:.0} ms |\n",
+            r["model"].as_str().unwrap_or(""),
+            r["prompt"].as_str().unwrap_or(""),
+            r["shape"].as_str().unwrap_or(""),
+            f.map_or_else(
+                || "-".to_owned(),
+                |f| format!("{}/{} ({:.0}%)", f["passed"], f["total"], num(f, "score") * 100.0)
+            ),
+            r["passed"],
+            r["total"],
+            num(r, "score") * 100.0,
+            no_tool.len(),
+            num(r, "first_token_ms_p50"),
+            num(r, "turn_ms_p50"),
+        ));
+    }
+    for r in running {
+        s.push_str(&format!(
+            "\nRunning misses, {} / {}:\n",
+            r["model"].as_str().unwrap_or(""),
+            r["shape"].as_str().unwrap_or("")
+        ));
+        for x in r["results"].as_array().into_iter().flatten() {
+            if x["pass"].as_bool() == Some(false) {
+                s.push_str(&format!(
+                    "- \"{}\": expected {}; got {} ({})\n",
+                    x["say"].as_str().unwrap_or(""),
+                    x["expected_tool"].as_str().unwrap_or("no tool"),
+                    x["got"].as_str().unwrap_or(""),
+                    x["miss"].as_str().unwrap_or("").replace('\n', " ")
+                ));
+            }
+        }
+    }
+    s
+}
+
+// ---------------------------------------------------------------------------
 // Matching.
 
 /// Whether `o` is the right answer to `item`; `Err` says what was wrong.
@@ -1175,6 +1558,21 @@ mod tests {
         assert_eq!(items.len(), 40);
         assert!(items.iter().filter(|i| i.tool.is_none()).count() >= 8);
         check_items(&items, &tools).unwrap();
+        // The second set: indirect requests, paraphrases, topics that need no action.
+        let indirect = load_items(&root.join("benches/data/toolcalls-indirect.jsonl")).unwrap();
+        assert!(indirect.len() >= 40);
+        assert!(indirect.iter().filter(|i| i.tool.is_none()).count() >= 8);
+        check_items(&indirect, &tools).unwrap();
+        let first: Vec<&str> = items.iter().map(|i| i.say.as_str()).collect();
+        assert!(indirect.iter().all(|i| !first.contains(&i.say.as_str())));
+    }
+
+    #[test]
+    fn fates_deny_and_fail_early_and_again() {
+        let fates: Vec<Fate> = (0..14).map(fate).collect();
+        assert_eq!(fates.iter().filter(|f| **f == Fate::Denied).count(), 4);
+        assert_eq!(fates.iter().filter(|f| **f == Fate::Failed).count(), 2);
+        assert_eq!(fates[0], Fate::Ran);
     }
 
     #[test]

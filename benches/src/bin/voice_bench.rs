@@ -5,7 +5,18 @@
 //! - `tts`: Piper time to the first audio of a short and a long sentence, and the
 //!   real-time factor;
 //! - `vad`: Silero cost per 32 ms chunk;
-//! - `resample`: 48 kHz -> 16 kHz throughput.
+//! - `resample`: 48 kHz -> 16 kHz throughput;
+//! - `release`: the real agent (release build, echo provider) hears 3 s commands
+//!   through `aios listen --realtime`, with the release 0.3 s after the speech
+//!   (before VAD can call its end) and 1.0 s after (after it): p50 time from the end
+//!   of the audio to the final transcript, and the speech-to-first-audio chain;
+//! - `barge-in`: Piper speaking on the default output, stopped half a second in:
+//!   p50 time from the stop (the press) to the last sample handed to the output and
+//!   to the speaker reporting idle. Needs a sound server: in a desktop session, or
+//!   `scripts/with-headless-audio.sh target/release/voice_bench --only barge-in`.
+//! - `audio-cpu`: what an open microphone and an open, silent speaker cost in CPU,
+//!   through PipeWire's PulseAudio server and through ALSA (PipeWire's ALSA plugin),
+//!   each measured for 5 s. Needs a sound server, like `barge-in`.
 //!
 //! `cargo run --release -p aios-benches --bin voice_bench -- --only stt --floors 0,128,256,512`
 
@@ -24,6 +35,9 @@ enum Part {
     Tts,
     Vad,
     Resample,
+    Release,
+    BargeIn,
+    AudioCpu,
 }
 
 #[derive(Parser)]
@@ -72,6 +86,20 @@ fn main() -> Result<()> {
     }
     if run(Part::Resample) {
         report.insert("resample".into(), resample()?);
+    }
+    if args.only == Some(Part::BargeIn) {
+        report.insert("barge_in".into(), barge_in(args.reps.max(10))?);
+    }
+    if args.only == Some(Part::AudioCpu) {
+        if std::env::var_os(AUDIO_CPU_CHILD).is_some() {
+            // One host's figures for the parent (below), as one JSON line.
+            println!("{}", audio_cpu_here()?);
+            return Ok(());
+        }
+        report.insert("audio_cpu".into(), audio_cpu()?);
+    }
+    if run(Part::Release) {
+        report.insert("release".into(), release(args.reps.max(5), args.threads)?);
     }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     report.insert("loadavg_at_end".into(), json!(load.trim()));
@@ -204,6 +232,7 @@ fn stt(args: &Args) -> Result<serde_json::Value> {
                     threads: args.threads,
                     language: "en".into(),
                     ctx_floor: floor,
+                    ..SttConfig::default()
                 },
             )?;
             let _ = stt.transcribe(&cuts[0].1)?; // warm-up
@@ -246,4 +275,282 @@ fn stt(args: &Args) -> Result<serde_json::Value> {
         }
     }
     Ok(json!({"reps": args.reps, "rows": rows}))
+}
+
+/// The agent's own pipeline: listener at real-time pace, partials, the early final
+/// pass, the final transcript; then the (echo) turn and Piper.
+fn release(reps: usize, threads: u32) -> Result<serde_json::Value> {
+    let bin = std::env::current_exe()?;
+    let dir = bin.parent().context("bin dir")?;
+    let (agent, aios) = (dir.join("aios-agent"), dir.join("aios"));
+    anyhow::ensure!(
+        agent.is_file() && aios.is_file(),
+        "build them first: cargo build --release -p aios-agent"
+    );
+    let tmp = tempfile::tempdir()?;
+    let t = tmp.path();
+    for d in ["home", "config/aios", "state", "data"] {
+        std::fs::create_dir_all(t.join(d))?;
+    }
+    std::fs::write(
+        t.join("config/aios/agent.toml"),
+        format!(
+            "[provider]\ntype = \"echo\"\n\n[agent]\nkeep_history = false\n\n[voice]\nthreads = {threads}\n"
+        ),
+    )?;
+    let socket = t.join("agent.sock");
+    let env = |c: &mut std::process::Command| {
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", t.join("home"))
+            .env("XDG_CONFIG_HOME", t.join("config"))
+            .env("XDG_STATE_HOME", t.join("state"))
+            .env("XDG_DATA_HOME", t.join("data"))
+            .env("AIOS_SOCKET", &socket)
+            .env("RUST_LOG", "warn");
+    };
+    let mut cmd = std::process::Command::new(&agent);
+    env(&mut cmd);
+    let mut child = cmd.stderr(std::process::Stdio::null()).spawn()?;
+    let _kill = KillOnDrop(&mut child);
+    // Clips: the two LibriVox clips of about 3 s, and three commands from Piper.
+    let clip_dir = aios_common::models::find_model("speech/librivox/transcription")
+        .context("run `make models`")?;
+    let clip_dir = clip_dir.parent().context("clip folder")?;
+    let mut clips: Vec<(String, Vec<f32>)> = ["0880", "0930"]
+        .iter()
+        .map(|id| {
+            let p = clip_dir.join(format!("sense_and_sensibility_01_austen_64kb-{id}.wav"));
+            Ok((format!("librivox {id}"), read_wav_16k(&p)?))
+        })
+        .collect::<Result<_>>()?;
+    let voice = aios_common::models::find_model("en_US-joe-medium.onnx")?;
+    let mut tts = aios_voice::Tts::load(&voice)?;
+    for c in [
+        "Please set the volume to forty percent.",
+        "How much battery do I have left today?",
+        "Open the downloads folder in my home.",
+    ] {
+        let sp = tts.synthesize_steady(c)?;
+        let audio = aios_voice::audio::resample(&sp.samples, sp.sample_rate, SAMPLE_RATE)
+            .map_err(anyhow::Error::msg)?;
+        clips.push((format!("piper {c:?}"), audio));
+    }
+    // Wait for the agent and its voice models (loaded in the background at start).
+    let warm = t.join("warm.wav");
+    aios_voice::tts::write_wav(
+        &warm,
+        &aios_voice::Speech {
+            samples: clips[0].1.clone(),
+            sample_rate: SAMPLE_RATE,
+            elapsed_ms: 0,
+        },
+    )?;
+    let mut ready = false;
+    for _ in 0..100 {
+        let mut c = std::process::Command::new(&aios);
+        env(&mut c);
+        let out = c
+            .args(["--no-wait", "listen", "--json", "--wav"])
+            .arg(&warm)
+            .output()?;
+        if out.status.success() {
+            ready = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    anyhow::ensure!(ready, "the agent's voice did not come up in 20 s");
+    println!(
+        "\n| clip | speech | release after speech | p50 release -> final | p50 final -> first audio |\n|---|---|---|---|---|"
+    );
+    let mut rows = Vec::new();
+    let mut all = [Vec::new(), Vec::new()];
+    for (name, speech) in &clips {
+        for (k, tail) in [0.3f32, 1.0].into_iter().enumerate() {
+            let mut audio = vec![0.0; (0.3 * SAMPLE_RATE as f32) as usize];
+            audio.extend_from_slice(speech);
+            audio.resize(audio.len() + (tail * SAMPLE_RATE as f32) as usize, 0.0);
+            let wav = t.join(format!("clip-{k}.wav"));
+            aios_voice::tts::write_wav(
+                &wav,
+                &aios_voice::Speech {
+                    samples: audio,
+                    sample_rate: SAMPLE_RATE,
+                    elapsed_ms: 0,
+                },
+            )?;
+            let (mut stt, mut first_audio) = (Vec::new(), Vec::new());
+            for _ in 0..reps {
+                let mut c = std::process::Command::new(&aios);
+                env(&mut c);
+                let out = c
+                    .args(["listen", "--realtime", "--json", "--wav"])
+                    .arg(&wav)
+                    .arg("--out")
+                    .arg(t.join("reply.wav"))
+                    .output()?;
+                anyhow::ensure!(
+                    out.status.success(),
+                    "aios listen: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+                stt.push(v["timings"]["stt_ms"].as_u64().unwrap_or(0));
+                first_audio.push(v["timings"]["first_audio_ms"].as_u64().unwrap_or(0));
+            }
+            all[k].extend(stt.iter().copied());
+            let (s, f) = (p50(stt), p50(first_audio));
+            let secs = speech.len() as f32 / SAMPLE_RATE as f32;
+            println!("| {name} | {secs:.2} s | {tail} s | {s} ms | {f} ms |");
+            rows.push(json!({"clip": name, "speech_s": secs, "tail_s": tail, "p50_release_to_final_ms": s, "p50_final_to_first_audio_ms": f}));
+        }
+    }
+    let (a, b) = (p50(all[0].clone()), p50(all[1].clone()));
+    println!("\nAll clips: release 0.3 s after the speech: p50 {a} ms; 1.0 s after: p50 {b} ms");
+    Ok(json!({"reps": reps, "rows": rows, "p50_tail_0_3s_ms": a, "p50_tail_1_0s_ms": b}))
+}
+
+struct KillOnDrop<'a>(&'a mut std::process::Child);
+
+impl Drop for KillOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Press-to-silence: the speaker's stop, as push-to-talk during a reply calls it.
+fn barge_in(reps: usize) -> Result<serde_json::Value> {
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+    let voice = aios_common::models::find_model("en_US-joe-medium.onnx")?;
+    let tts = aios_voice::Tts::load(&voice)?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let speaker = aios_voice::Speaker::start(tts, aios_voice::Output::Device, move |e| {
+        let _ = tx.send(e);
+    })
+    .context("no sound output: run under scripts/with-headless-audio.sh")?;
+    let stats = speaker.stats().clone();
+    let (mut to_last, mut to_idle) = (Vec::new(), Vec::new());
+    for i in 0..reps {
+        let before = stats.played.load(Ordering::Relaxed);
+        speaker.say(
+            i as u64,
+            "This sentence is long enough to be interrupted halfway through, as a person would.",
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while stats.played.load(Ordering::Relaxed) < before + 11_025 {
+            anyhow::ensure!(Instant::now() < deadline, "playback does not advance");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let pressed = Instant::now();
+        speaker.stop();
+        loop {
+            match rx.recv_timeout(Duration::from_secs(5))? {
+                aios_voice::SpeakerEvent::Idle { .. } => break,
+                _ => continue,
+            }
+        }
+        to_idle.push(pressed.elapsed().as_micros() as u64);
+        to_last.push(stats.last_stop_us.load(Ordering::Relaxed));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (last, idle) = (p50(to_last), p50(to_idle));
+    println!(
+        "\nBarge-in (p50 of {reps}): stop to the last sample handed to the output {:.1} ms; to the speaker idle {:.1} ms",
+        last as f64 / 1000.0,
+        idle as f64 / 1000.0
+    );
+    Ok(json!({"reps": reps, "p50_stop_to_last_sample_us": last, "p50_stop_to_idle_us": idle}))
+}
+
+const AUDIO_CPU_CHILD: &str = "AIOS_AUDIO_CPU_CHILD";
+
+/// CPU time this process has used (user + system), in ms; 10 ms resolution.
+fn cpu_ms() -> Result<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| -> Result<u64> {
+        fields
+            .get(i)
+            .context("short /proc/self/stat")?
+            .parse::<u64>()
+            .context("/proc/self/stat")
+    };
+    // utime and stime, in clock ticks of 10 ms on Linux.
+    Ok((ticks(11)? + ticks(12)?) * 10)
+}
+
+/// The microphone and the speaker on each sound system, each in a child process
+/// (the host is chosen from the environment when a device opens).
+fn audio_cpu() -> Result<serde_json::Value> {
+    let exe = std::env::current_exe()?;
+    let mut out = serde_json::Map::new();
+    println!("\nAn open stream's CPU (5 s each; % of one core):");
+    for (label, pulse_off) in [("pulse", false), ("alsa", true)] {
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.args(["--only", "audio-cpu"]).env(AUDIO_CPU_CHILD, "1");
+        if pulse_off {
+            cmd.env("PULSE_SERVER", "unix:/nonexistent/pulse/native");
+        }
+        let o = cmd.output()?;
+        anyhow::ensure!(
+            o.status.success(),
+            "{label}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(
+            o.stdout
+                .split(|&b| b == b'\n')
+                .find(|l| l.starts_with(b"{"))
+                .context("no figures from the child")?,
+        )?;
+        println!(
+            "  {:<10} microphone {:>5.1}%  speaker (silent) {:>5.1}%",
+            v["host"].as_str().unwrap_or(label),
+            v["capture_cpu_pct"].as_f64().unwrap_or_default(),
+            v["speaker_idle_cpu_pct"].as_f64().unwrap_or_default(),
+        );
+        out.insert(label.into(), v);
+    }
+    Ok(out.into())
+}
+
+/// Opens the microphone and reads it as the listener does (every 16 ms) for 5 s, then
+/// opens the speaker and leaves it silent; CPU of this process for each.
+fn audio_cpu_here() -> Result<serde_json::Value> {
+    use std::time::{Duration, Instant};
+    const SPAN: Duration = Duration::from_secs(5);
+    let pct = |ms: u64| ms as f64 / SPAN.as_millis() as f64 * 100.0;
+    let mut mic = aios_voice::capture::Capture::open_default()
+        .context("no microphone: run under scripts/with-headless-audio.sh")?;
+    let host = mic.host();
+    let (mut buf, mut samples) = (Vec::new(), 0);
+    let (c0, t0) = (cpu_ms()?, Instant::now());
+    while t0.elapsed() < SPAN {
+        std::thread::sleep(Duration::from_millis(16));
+        buf.clear();
+        samples += mic.read(&mut buf)?;
+    }
+    let capture = cpu_ms()? - c0;
+    drop(mic);
+    // The speaker without its voice: the output stream alone, as the speaker keeps
+    // it open between sentences.
+    let sink = aios_voice::speaker::open_output()?;
+    let c0 = cpu_ms()?;
+    std::thread::sleep(SPAN);
+    let speaker = cpu_ms()? - c0;
+    drop(sink);
+    Ok(json!({
+        "host": host,
+        "capture_cpu_pct": (pct(capture) * 10.0).round() / 10.0,
+        "capture_samples_16k": samples,
+        "speaker_idle_cpu_pct": (pct(speaker) * 10.0).round() / 10.0,
+    }))
 }

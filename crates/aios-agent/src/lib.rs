@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod confirm;
+pub mod context;
 pub mod llm;
 mod pipeline;
 pub mod policy;
@@ -17,6 +18,7 @@ pub mod prompt;
 pub mod router;
 pub mod state;
 mod turn;
+mod voice;
 
 use std::future::Future;
 use std::path::Path;
@@ -43,6 +45,9 @@ pub async fn run(
             source,
         })?;
     let state = Arc::new(AgentState::new(config, prompt));
+    if let Some(voice) = voice::start(&state) {
+        state.set_voice(voice);
+    }
     server.serve(Arc::new(Router::new(state)), shutdown).await;
     Ok(())
 }

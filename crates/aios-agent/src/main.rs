@@ -26,7 +26,15 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,ort=warn"))
+                // The PulseAudio client logs every closed connection as an error
+                // (the speaker closes its device after each reply); a real failure
+                // reaches the microphone or speaker, which say what to do.
+                .add_directive(
+                    "pulseaudio::client::reactor=off"
+                        .parse()
+                        .context("a built-in log filter")?,
+                ),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -120,7 +120,7 @@ pub(crate) async fn run(
             match answer {
                 Answer::Approved => "the person",
                 Answer::Denied(why) => {
-                    return deny(format!("the person did not allow this ({why})")).await;
+                    return deny(crate::context::declined(&why)).await;
                 }
             }
         }

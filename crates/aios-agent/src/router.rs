@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use aios_common::ipc::server::{ClientHandle, Handler};
 use aios_common::ipc::{
-    ChatRequest, ErrorCode, ErrorReply, HistoryReply, IpcMessage, PROTOCOL_VERSION, StatusReply,
+    ChatRequest, ConversationStarted, ErrorCode, ErrorReply, HistoryReply, IpcMessage,
+    PROTOCOL_VERSION, StatusReply,
 };
 use aios_common::types::ChatMessage;
 use aios_memory::StoredMessage;
@@ -25,11 +26,20 @@ pub struct Router {
     state: Arc<AgentState>,
 }
 
+/// What a connection's turn task does, in the order the client asked.
+#[derive(Debug)]
+enum Job {
+    Chat(ChatRequest),
+    /// `new_conversation`: after the turns asked before it.
+    NewConversation(uuid::Uuid),
+}
+
 /// Per-connection state: the queue feeding that client's turn task.
 #[derive(Debug)]
 pub struct Session {
-    turns: mpsc::Sender<ChatRequest>,
+    turns: mpsc::Sender<Job>,
     worker: JoinHandle<()>,
+    events: JoinHandle<()>,
 }
 
 impl Router {
@@ -44,18 +54,49 @@ impl Handler for Router {
 
     fn open(&self, client: &ClientHandle) -> Session {
         self.state.client_opened();
-        let (turns, mut rx) = mpsc::channel::<ChatRequest>(TURN_QUEUE);
+        let (turns, mut rx) = mpsc::channel::<Job>(TURN_QUEUE);
+        let self_client = client.clone();
         let client = client.clone();
         let state = self.state.clone();
         let worker = tokio::spawn(async move {
-            while let Some(req) = rx.recv().await {
-                turn::run(&state, &req, &client).await;
+            while let Some(job) = rx.recv().await {
+                match job {
+                    Job::Chat(req) => turn::run(&state, &req, &client).await,
+                    Job::NewConversation(request_id) => {
+                        state.new_conversation().await;
+                        let _ = client.send(IpcMessage::ConversationStarted(ConversationStarted {
+                            request_id,
+                        }));
+                    }
+                }
                 if client.is_closed() {
                     break;
                 }
             }
         });
-        Session { turns, worker }
+        // Events for every client (voice, spoken turns) follow on their own task.
+        let mut rx = self.state.subscribe();
+        let to = self_client;
+        let events = tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(msg) => {
+                        if to.send(msg).is_err() {
+                            break;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        debug!(client = to.id(), missed = n, "client lagged on events");
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        Session {
+            turns,
+            worker,
+            events,
+        }
     }
 
     async fn handle(&self, session: &mut Session, msg: IpcMessage, client: &ClientHandle) {
@@ -74,16 +115,16 @@ impl Handler for Router {
             IpcMessage::ChatRequest(req) => {
                 let request_id = req.request_id;
                 debug!(%request_id, chars = req.content.len(), "chat request");
-                // Waiting here (rather than refusing) is back-pressure on this one
-                // client: its own pipelined requests wait, nobody else does.
-                match session.turns.send(req).await {
-                    Ok(()) => Ok(()),
-                    Err(_) => client.send(refuse(
-                        Some(request_id),
-                        ErrorCode::Internal,
-                        "the turn task of this connection stopped; reconnect".into(),
-                    )),
-                }
+                queue(session, Job::Chat(req), request_id, client).await
+            }
+            IpcMessage::NewConversation(r) => {
+                queue(
+                    session,
+                    Job::NewConversation(r.request_id),
+                    r.request_id,
+                    client,
+                )
+                .await
             }
             IpcMessage::HistoryRequest(r) => {
                 let reply = match self.state.history(r.limit as usize).await {
@@ -125,6 +166,35 @@ impl Handler for Router {
                     "confirmations are never accepted on the agent socket".into(),
                 ))
             }
+            IpcMessage::PttStart(r) | IpcMessage::PttStop(r) if self.state.voice().is_none() => {
+                client.send(voice_off(r.request_id))
+            }
+            IpcMessage::PttStart(r) => {
+                if let Some(v) = self.state.voice() {
+                    v.ptt(true, r.request_id, client);
+                }
+                Ok(())
+            }
+            IpcMessage::PttStop(r) => {
+                if let Some(v) = self.state.voice() {
+                    v.ptt(false, r.request_id, client);
+                }
+                Ok(())
+            }
+            IpcMessage::VoiceMode(r) => match self.state.voice() {
+                Some(v) => {
+                    v.mode(r.hands_free, r.request_id, client);
+                    Ok(())
+                }
+                None => client.send(voice_off(r.request_id)),
+            },
+            IpcMessage::ListenRequest(r) => match self.state.voice() {
+                Some(v) => {
+                    v.listen(r, client);
+                    Ok(())
+                }
+                None => client.send(voice_off(r.request_id)),
+            },
             IpcMessage::Hello(_) => client.send(refuse(
                 None,
                 ErrorCode::InvalidMessage,
@@ -135,9 +205,14 @@ impl Handler for Router {
             | IpcMessage::StatusReply(_)
             | IpcMessage::StreamChunk(_)
             | IpcMessage::HistoryReply(_)
+            | IpcMessage::ConversationStarted(_)
             | IpcMessage::ToolCall(_)
             | IpcMessage::ToolResult(_)
             | IpcMessage::ConfirmRequest(_)
+            | IpcMessage::ListenReply(_)
+            | IpcMessage::Transcript(_)
+            | IpcMessage::VoiceState(_)
+            | IpcMessage::InputLevel(_)
             | IpcMessage::Error(_)) => client.send(refuse(
                 None,
                 ErrorCode::Forbidden,
@@ -148,8 +223,36 @@ impl Handler for Router {
 
     fn close(&self, session: Session, _client: &ClientHandle) {
         session.worker.abort();
+        session.events.abort();
         self.state.client_closed();
     }
+}
+
+/// Queues `job` on this connection's turn task.
+async fn queue(
+    session: &Session,
+    job: Job,
+    request_id: uuid::Uuid,
+    client: &ClientHandle,
+) -> Result<(), aios_common::ipc::server::ClientGone> {
+    // Waiting here (rather than refusing) is back-pressure on this one client: its
+    // own pipelined requests wait, nobody else does.
+    match session.turns.send(job).await {
+        Ok(()) => Ok(()),
+        Err(_) => client.send(refuse(
+            Some(request_id),
+            ErrorCode::Internal,
+            "the turn task of this connection stopped; reconnect".into(),
+        )),
+    }
+}
+
+fn voice_off(request_id: uuid::Uuid) -> IpcMessage {
+    refuse(
+        Some(request_id),
+        ErrorCode::Voice,
+        "voice is turned off (`[voice] enabled = false` in agent.toml)".into(),
+    )
 }
 
 fn refuse(request_id: Option<uuid::Uuid>, code: ErrorCode, message: String) -> IpcMessage {

@@ -18,6 +18,10 @@ use crate::policy::RateLimit;
 use aios_common::types::{ToolDefinition, TrustRequirement};
 use aios_mcp::{ToolContext, ToolExecutor};
 
+/// Events for every client (voice state, spoken turns) a slow client may lag by
+/// before it misses some.
+const EVENT_QUEUE: usize = 512;
+
 /// Messages kept when history is not on disk.
 const PROCESS_HISTORY_CAP: usize = 1000;
 
@@ -28,6 +32,7 @@ pub struct AgentState {
     clients: AtomicU32,
     provider: Arc<dyn LlmProvider>,
     memory: History,
+    current: Mutex<Current>,
     system_prompt: String,
     tools: ToolExecutor,
     tool_defs: Vec<ToolDefinition>,
@@ -36,6 +41,8 @@ pub struct AgentState {
     rate: Mutex<RateLimit>,
     pending: Mutex<Option<uuid::Uuid>>,
     turn_lock: Mutex<()>,
+    events: tokio::sync::broadcast::Sender<aios_common::ipc::IpcMessage>,
+    voice: std::sync::OnceLock<crate::voice::VoiceHandle>,
 }
 
 impl std::fmt::Debug for AgentState {
@@ -48,11 +55,20 @@ impl std::fmt::Debug for AgentState {
 
 /// Conversation history: on disk, or (with `keep_history = false`) in this process only.
 enum History {
-    Disk {
-        db: Arc<Memory>,
-        conversation: Mutex<Option<ConversationId>>,
-    },
+    Disk { db: Arc<Memory> },
     Process(Mutex<Vec<StoredMessage>>),
+}
+
+/// A conversation left this long goes on no more (`[agent] conversation_idle_secs`).
+pub const DEFAULT_CONVERSATION_IDLE_SECS: u64 = 30 * 60;
+
+/// The conversation new messages join, and when it was last used.
+#[derive(Default)]
+struct Current {
+    id: Option<ConversationId>,
+    last: Option<Instant>,
+    /// The person asked for a new conversation: the next turn starts one.
+    fresh: bool,
 }
 
 impl AgentState {
@@ -72,6 +88,7 @@ impl AgentState {
             clients: AtomicU32::new(0),
             provider,
             memory,
+            current: Mutex::new(Current::default()),
             system_prompt,
             tools,
             tool_defs,
@@ -79,6 +96,8 @@ impl AgentState {
             confirmer: Confirmer::beside_current_exe(),
             pending: Mutex::new(None),
             turn_lock: Mutex::new(()),
+            events: tokio::sync::broadcast::channel(EVENT_QUEUE).0,
+            voice: std::sync::OnceLock::new(),
         }
     }
 
@@ -100,6 +119,28 @@ impl AgentState {
     /// The tool definitions offered to the model.
     pub fn tool_definitions(&self) -> &[ToolDefinition] {
         &self.tool_defs
+    }
+
+    /// Sends `msg` to every connected client.
+    pub(crate) fn broadcast(&self, msg: aios_common::ipc::IpcMessage) {
+        // No receiver (no client connected) is not an error.
+        let _ = self.events.send(msg);
+    }
+
+    /// A receiver of [`AgentState::broadcast`] events, for one client.
+    pub(crate) fn subscribe(
+        &self,
+    ) -> tokio::sync::broadcast::Receiver<aios_common::ipc::IpcMessage> {
+        self.events.subscribe()
+    }
+
+    /// The voice service, when `[voice] enabled`.
+    pub(crate) fn voice(&self) -> Option<&crate::voice::VoiceHandle> {
+        self.voice.get()
+    }
+
+    pub(crate) fn set_voice(&self, handle: crate::voice::VoiceHandle) {
+        let _ = self.voice.set(handle);
     }
 
     /// The audit log.
@@ -155,33 +196,79 @@ impl AgentState {
         self.turn_lock.lock().await
     }
 
-    /// The conversation new messages go to (the latest one, created if none).
+    /// The conversation this turn joins. A turn more than `conversation_idle_secs`
+    /// (default 30 minutes; 0 for the local model) after the last one, or the first
+    /// after the person asked
+    /// for a new conversation, starts a new one, so the model sees none of the
+    /// earlier turns (they stay in history); a voice command half an hour later
+    /// rarely continues the one before. After a restart the latest conversation on
+    /// disk goes on if its last message is that recent.
     pub(crate) async fn conversation(&self) -> ConversationId {
-        match &self.memory {
-            History::Process(_) => ConversationId(0),
-            History::Disk { db, conversation } => {
-                let mut current = conversation.lock().await;
-                if let Some(c) = *current {
-                    return c;
-                }
+        let idle = Duration::from_secs(self.config.agent.conversation_idle_secs.unwrap_or(
+            // The 1.5B still stops calling tools in a running conversation (the
+            // ignored test `tests/conversation.rs`): each message alone until it
+            // does not.
+            if self.provider.name() == "local" {
+                0
+            } else {
+                DEFAULT_CONVERSATION_IDLE_SECS
+            },
+        ));
+        let mut current = self.current.lock().await;
+        // `last` is when the previous turn ended ([`AgentState::touch`]).
+        let going_on = !current.fresh && current.last.is_some_and(|t| t.elapsed() < idle);
+        if going_on && let Some(c) = current.id {
+            return c;
+        }
+        let id = match &self.memory {
+            History::Process(_) => ConversationId(current.id.map_or(0, |c| c.0 + 1)),
+            History::Disk { db } => {
                 let db = db.clone();
-                let found = tokio::task::spawn_blocking(move || match db.latest_conversation() {
-                    Ok(Some(c)) => Ok(c),
-                    _ => db.new_conversation(),
+                let after_start = current.id.is_none() && !current.fresh;
+                let found = tokio::task::spawn_blocking(move || {
+                    if after_start
+                        && let Ok(Some(c)) = db.latest_conversation()
+                        && db.recent(c, 1).is_ok_and(|m| {
+                            m.last().is_some_and(|m| {
+                                (chrono::Utc::now() - m.created_at)
+                                    .to_std()
+                                    .is_ok_and(|age| age < idle)
+                            })
+                        })
+                    {
+                        return Ok(c);
+                    }
+                    db.new_conversation()
                 })
                 .await;
                 match found {
-                    Ok(Ok(c)) => {
-                        *current = Some(c);
-                        c
-                    }
+                    Ok(Ok(c)) => c,
                     other => {
-                        warn!(?other, "cannot pick a conversation; this turn is not saved");
+                        warn!(
+                            ?other,
+                            "cannot start a conversation; this turn is not saved"
+                        );
                         ConversationId(0)
                     }
                 }
             }
-        }
+        };
+        current.id = Some(id);
+        current.fresh = false;
+        id
+    }
+
+    /// The person starts a new conversation: the next turn joins a new one. Waits
+    /// for a running turn to end, so that turn stays whole in the conversation it
+    /// began in.
+    pub(crate) async fn new_conversation(&self) {
+        let _turn = self.turn_guard().await;
+        self.current.lock().await.fresh = true;
+    }
+
+    /// A turn ended now: the idle time counts from here.
+    pub(crate) async fn touch(&self) {
+        self.current.lock().await.last = Some(Instant::now());
     }
 
     /// Saves a message, committed before this returns. A failure is logged, not fatal:
@@ -212,7 +299,12 @@ impl AgentState {
         match &self.memory {
             History::Process(v) => {
                 let v = v.lock().await;
-                v[v.len().saturating_sub(limit)..].to_vec()
+                let mine: Vec<&StoredMessage> =
+                    v.iter().filter(|m| m.conversation == conv).collect();
+                mine[mine.len().saturating_sub(limit)..]
+                    .iter()
+                    .map(|m| (*m).clone())
+                    .collect()
             }
             History::Disk { db, .. } => {
                 let db = db.clone();
@@ -307,10 +399,7 @@ fn open_history(config: &AgentConfig) -> History {
     match opened {
         Ok(db) => {
             info!(path = %db.path().display(), "history opened");
-            History::Disk {
-                db: Arc::new(db),
-                conversation: Mutex::new(None),
-            }
+            History::Disk { db: Arc::new(db) }
         }
         Err(e) => {
             warn!("{e}; history is kept in this process only");
@@ -341,6 +430,9 @@ pub fn build_provider(
                         threads: config.local.threads,
                         context: config.local.context_tokens,
                         warm: Some((system_prompt.to_owned(), tools.to_vec())),
+                        prefix_cache: aios_common::paths::cache_home()
+                            .ok()
+                            .map(|c| c.join("aios/prefix")),
                     })
                 });
             match spec {

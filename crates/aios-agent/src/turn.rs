@@ -12,10 +12,11 @@ use aios_common::ipc::{
     ChatRequest, ErrorCode, ErrorReply, IpcMessage, StreamChunk, ToolCallEvent, ToolResultEvent,
 };
 use aios_common::types::{Role, ToolCall, TrustLevel};
-use aios_memory::{ConversationId, StoredMessage, fit_to_budget};
+use aios_memory::{ConversationId, StoredMessage};
 use futures::StreamExt;
 use tracing::{debug, warn};
 
+use crate::context::{self, Shape};
 use crate::llm::{LlmError, LlmMessage, LlmRequest, StreamDelta};
 use crate::pipeline;
 use crate::policy::Taint;
@@ -43,10 +44,25 @@ impl From<LlmError> for TurnError {
     }
 }
 
+/// Where a turn's chunks and tool events go: the client that asked, or (a spoken
+/// turn) every client and the speaker.
+pub(crate) trait TurnSink: Send + Sync {
+    /// Sends one event; `Err` when the asker is gone (the turn stops).
+    fn send(&self, msg: IpcMessage) -> Result<(), ClientGone>;
+}
+
+impl TurnSink for ClientHandle {
+    fn send(&self, msg: IpcMessage) -> Result<(), ClientGone> {
+        ClientHandle::send(self, msg)
+    }
+}
+
 /// Runs the turn for `req`, streaming to `client`. Errors reach the client as an
 /// `error` reply with code `provider`.
-pub(crate) async fn run(state: &Arc<AgentState>, req: &ChatRequest, client: &ClientHandle) {
-    match turn(state, req, client).await {
+pub(crate) async fn run(state: &Arc<AgentState>, req: &ChatRequest, client: &impl TurnSink) {
+    let result = turn(state, req, client).await;
+    state.touch().await;
+    match result {
         Ok(()) | Err(TurnError::Gone) => {}
         Err(TurnError::Llm(e)) => {
             warn!(request_id = %req.request_id, "turn failed: {e}");
@@ -62,7 +78,7 @@ pub(crate) async fn run(state: &Arc<AgentState>, req: &ChatRequest, client: &Cli
 async fn turn(
     state: &Arc<AgentState>,
     req: &ChatRequest,
-    client: &ClientHandle,
+    client: &impl TurnSink,
 ) -> Result<(), TurnError> {
     let _turn = state.turn_guard().await;
     let conv = state.conversation().await;
@@ -199,7 +215,7 @@ async fn finish(
     state: &AgentState,
     conv: ConversationId,
     req: &ChatRequest,
-    client: &ClientHandle,
+    client: &impl TurnSink,
     reply: &str,
     stream_it: bool,
 ) -> Result<(), TurnError> {
@@ -218,8 +234,8 @@ async fn finish(
     Ok(())
 }
 
-/// System prompt plus the recent history that fits the model's context, and the
-/// outside content that history holds.
+/// System prompt plus the recent history that fits the model's context, shaped for
+/// the provider ([`context`]), and the outside content that history holds.
 async fn context(state: &AgentState, conv: ConversationId) -> (Vec<LlmMessage>, Taint) {
     let history = state.recent(conv, HISTORY_WINDOW).await;
     let cfg = state.config();
@@ -228,22 +244,23 @@ async fn context(state: &AgentState, conv: ConversationId) -> (Vec<LlmMessage>, 
     } else {
         CLOUD_CONTEXT_TOKENS
     };
-    let system_tokens =
-        estimate_tokens(state.system_prompt()) + 150 * state.tool_definitions().len();
-    let budget = window.saturating_sub(cfg.provider.max_tokens as usize + system_tokens);
-    let fitted = fit_to_budget(&history, budget, estimate_tokens);
-    let mut messages = Vec::with_capacity(fitted.messages.len() + 1);
-    messages.push(LlmMessage::System {
-        content: state.system_prompt().to_owned(),
-    });
-    messages.extend(fitted.messages.iter().map(to_llm));
+    let shape = Shape::for_provider(state.provider().name());
+    let fitted = context::fit(
+        &history,
+        window,
+        state.system_prompt(),
+        state.tool_definitions().len(),
+        cfg.provider.max_tokens,
+        shape,
+    );
+    let messages = context::messages(state.system_prompt(), fitted, shape);
     let mut taint = Taint::default();
-    for (i, m) in fitted.messages.iter().enumerate() {
+    for (i, m) in fitted.iter().enumerate() {
         if !m.trust.is_untrusted_content() {
             continue;
         }
         // The call that produced a tool message names its source (the file path).
-        let call = fitted.messages[..i]
+        let call = fitted[..i]
             .iter()
             .rev()
             .flat_map(|a| a.tool_calls.iter())
@@ -255,32 +272,6 @@ async fn context(state: &AgentState, conv: ConversationId) -> (Vec<LlmMessage>, 
         taint.add(m.trust, source);
     }
     (messages, taint)
-}
-
-/// A deliberately high estimate (about 3 characters a token) so the prompt fits.
-fn estimate_tokens(text: &str) -> usize {
-    text.len().div_ceil(3)
-}
-
-fn to_llm(m: &StoredMessage) -> LlmMessage {
-    match m.role {
-        Role::System => LlmMessage::System {
-            content: m.content.clone(),
-        },
-        Role::User => LlmMessage::User {
-            content: m.content.clone(),
-        },
-        Role::Assistant => LlmMessage::Assistant {
-            content: m.content.clone(),
-            tool_calls: m.tool_calls.clone(),
-        },
-        Role::Tool => LlmMessage::Tool {
-            call_id: m.tool_call_id.clone().unwrap_or_default(),
-            name: m.tool_name.clone().unwrap_or_default(),
-            content: m.content.clone(),
-            is_error: m.is_error,
-        },
-    }
 }
 
 fn chunk(req: &ChatRequest, delta: &str, done: bool) -> IpcMessage {

@@ -240,6 +240,7 @@ async fn fifty_clients_two_hundred_requests_each_all_answered_in_order() {
                         IpcMessage::ChatRequest(ChatRequest {
                             request_id: *id,
                             content: format!("client {c} message {i}"),
+                            spoken: false,
                         })
                     } else {
                         IpcMessage::Ping(Ping { seq: i as u64 })

@@ -37,12 +37,22 @@ fn system_prompt() -> String {
 }
 
 fn provider(model_name: &str, tools: &[ToolDefinition]) -> LocalProvider {
+    provider_keeping_prefix(model_name, tools, None)
+}
+
+/// A worker that keeps its decoded prefix in `prefix_cache`.
+fn provider_keeping_prefix(
+    model_name: &str,
+    tools: &[ToolDefinition],
+    prefix_cache: Option<PathBuf>,
+) -> LocalProvider {
     let spec = WorkerSpec {
         program: worker_program().unwrap_or_else(|e| panic!("{e}")),
         model: model(model_name),
         threads: 0,
         context: 4096,
         warm: Some((system_prompt(), tools.to_vec())),
+        prefix_cache,
     };
     LocalProvider::start(spec, GUARD)
 }
@@ -171,7 +181,9 @@ async fn a_worker_killed_mid_answer_fails_that_turn_and_is_restarted() {
 fn killing_the_agent_mid_turn_leaves_no_orphan_and_keeps_the_question() {
     let env = Env::new();
     env.write_config(&format!(
-        "[provider]\ntype = \"local\"\nmax_tokens = 600\n\n[local]\nmodel = \"{SMALL_MODEL}\"\n"
+        // The test is about the crash, not speed: a generous provider timeout so a
+        // cold prefill on a busy machine cannot end the turn before the kill.
+        "[provider]\ntype = \"local\"\nmax_tokens = 600\ntimeout_secs = 300\n\n[local]\nmodel = \"{SMALL_MODEL}\"\n"
     ));
     let mut agent = env.agent();
     let agent_pid = agent.id();
@@ -187,6 +199,7 @@ fn killing_the_agent_mid_turn_leaves_no_orphan_and_keeps_the_question() {
             aios_common::ipc::ChatRequest {
                 request_id: id,
                 content: question.into(),
+                spoken: false,
             },
         ))
         .await
@@ -273,4 +286,61 @@ fn a_missing_or_corrupt_model_is_reported_with_the_fix() {
         assert!(status.contains("provider: local"), "{status}");
         common::stop(&mut agent, nix::sys::signal::Signal::SIGTERM);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_decoded_prefix_is_kept_on_disk_for_the_next_worker() {
+    let tools = plan_tools();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let start = || provider_keeping_prefix(SMALL_MODEL, &tools, Some(dir.path().to_path_buf()));
+    let ask = || {
+        request(
+            vec![
+                LlmMessage::System {
+                    content: system_prompt(),
+                },
+                user("What is the capital of France?"),
+            ],
+            &tools,
+        )
+    };
+    // The first worker decodes the prefix and saves it.
+    let first = start();
+    let r1 = collect(first.complete_stream(&ask()).await.expect("stream"))
+        .await
+        .expect("answer");
+    drop(first);
+    let saved: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("the cache dir")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        saved.len() == 1 && saved[0].ends_with("-ctx4096.state"),
+        "{saved:?}"
+    );
+
+    // A new worker (an agent restart) starts from it: the same answer, with the
+    // whole system prompt reused instead of decoded again.
+    let second = start();
+    let r2 = collect(second.complete_stream(&ask()).await.expect("stream"))
+        .await
+        .expect("answer");
+    assert_eq!(r2.content, r1.content);
+    let prefilled = r2.usage.input_tokens - r2.usage.cached_tokens;
+    assert!(
+        prefilled < 40 && r2.usage.cached_tokens > 1000,
+        "the prefix came from the file: {:?}",
+        r2.usage
+    );
+
+    // A corrupt file is only a slower start.
+    let file = dir.path().join(&saved[0]);
+    std::fs::write(&file, b"not a llama.cpp state").expect("corrupt it");
+    drop(second);
+    let third = start();
+    let r3 = collect(third.complete_stream(&ask()).await.expect("stream"))
+        .await
+        .expect("answer");
+    assert_eq!(r3.content, r1.content);
 }

@@ -20,31 +20,9 @@ use aios_agent::audit::{read_entries, verify};
 use aios_common::types::AuditEntry;
 use common::{Env, children_named, wait_until};
 use serde_json::{Value, json};
-use server::{Reply, Server};
+use server::{Reply, Server, openai_call as call, openai_text as text};
 
 const HANG: Duration = Duration::from_secs(30);
-
-fn data(v: Value) -> String {
-    format!("data: {v}\n\n")
-}
-
-fn call(id: &str, name: &str, args: Value) -> Reply {
-    let mut body = data(
-        json!({"choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [
-        {"index": 0, "id": id, "type": "function", "function": {"name": name, "arguments": args.to_string()}}]}, "finish_reason": null}]}),
-    );
-    body += &data(json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}));
-    body += "data: [DONE]\n\n";
-    Reply::sse(&body)
-}
-
-fn text(t: &str) -> Reply {
-    let mut body =
-        data(json!({"choices": [{"index": 0, "delta": {"content": t}, "finish_reason": null}]}));
-    body += &data(json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}));
-    body += "data: [DONE]\n\n";
-    Reply::sse(&body)
-}
 
 /// The agent with a pseudo-terminal as its controlling terminal (`setsid --ctty`), as
 /// when `make run` starts it in the person's terminal.

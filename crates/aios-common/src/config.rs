@@ -22,6 +22,9 @@
 //! confirm_timeout_secs = 60
 //! max_tool_rounds = 8
 //! keep_history = true     # conversation history in $XDG_DATA_HOME/aios/memory.db
+//! # conversation_idle_secs = 1800  # a message after this long starts a new conversation;
+//!                         # unset: 0 (each message alone) for local, 1800 otherwise;
+//!                         # `aios new` or `/new` in `aios chat` starts one at once
 //! system_prompt = ""       # empty = the system_prompt.txt installed with AIOS
 //!
 //! [tools]
@@ -35,6 +38,7 @@
 //!
 //! [voice]
 //! stt_model = "ggml-base.bin"   # whisper model under models/
+//! second_opinion_model = "ggml-tiny.en.bin" # asked when stt_model is unsure; "" = off
 //! language = "en"               # or "auto" with a multilingual model
 //! audio_ctx_floor = 256         # smallest encoder context (0 = full 30 s context)
 //! threads = 0                   # speech recognition threads; 0 = one per core
@@ -74,14 +78,35 @@ pub struct AgentConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VoiceSection {
+    /// Load the voice models at start and accept push-to-talk.
+    pub enabled: bool,
+    /// Listen all the time and let voice activity start each utterance (push-to-talk
+    /// when false).
+    pub hands_free: bool,
+    /// Audio between partial transcripts while the person speaks, in ms (0: none).
+    pub partial_interval_ms: u32,
+    /// Whisper model for partial transcripts ("" for the `stt_model` itself): a
+    /// smaller one keeps whisper free for the final pass at the release (whisper
+    /// cannot stop its encoder midway).
+    pub partial_model: String,
+    /// Push-to-talk: silence after which the final pass starts before the release
+    /// (its result is used when no speech follows), in ms.
+    pub early_final_ms: u32,
     /// Whisper model file (looked up like every model).
     pub stt_model: String,
+    /// A second whisper model, asked when `stt_model` is unsure of what it heard;
+    /// the surer answer wins ("" for none; shared with `partial_model` when it is
+    /// the same file).
+    pub second_opinion_model: String,
     /// Language code, or `auto` (multilingual models only).
     pub language: String,
     /// Smallest whisper encoder context; 0 means the full 30 s context.
     pub audio_ctx_floor: u32,
     /// Recognition threads; 0 = one per core.
     pub threads: u32,
+    /// Text whisper reads before the speech, to set the domain ("" for none; see the
+    /// README for what "Hey computer, please do this:" did).
+    pub stt_prompt: String,
     /// Silero VAD model file.
     pub vad_model: String,
     /// Silence that ends an utterance.
@@ -95,10 +120,17 @@ pub struct VoiceSection {
 impl Default for VoiceSection {
     fn default() -> Self {
         Self {
+            enabled: true,
+            hands_free: false,
+            partial_interval_ms: 500,
+            partial_model: "ggml-tiny.en.bin".into(),
+            early_final_ms: 250,
             stt_model: "ggml-base.bin".into(),
+            second_opinion_model: "ggml-tiny.en.bin".into(),
             language: "en".into(),
             audio_ctx_floor: 256,
             threads: 0,
+            stt_prompt: String::new(),
             vad_model: "silero-vad-6.2.3/silero_vad.onnx".into(),
             min_silence_ms: 500,
             speech_padding_ms: 200,
@@ -278,6 +310,12 @@ pub struct AgentSection {
     pub max_tool_rounds: u32,
     /// Keep conversation history on disk (`$XDG_DATA_HOME/aios/memory.db`).
     pub keep_history: bool,
+    /// A message this many seconds after the previous turn starts a new
+    /// conversation: the model sees none of the earlier turns (history keeps them).
+    /// 0: every message stands alone. `None`: 0 for the local model, which stops
+    /// calling tools in a running conversation (README, "Conversations"), 1800 (30
+    /// minutes) for the others.
+    pub conversation_idle_secs: Option<u64>,
     /// System prompt file; `None` means the `system_prompt.txt` installed with AIOS.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub system_prompt: Option<PathBuf>,
@@ -292,6 +330,7 @@ impl Default for AgentSection {
             confirm_timeout_secs: 60,
             max_tool_rounds: 8,
             keep_history: true,
+            conversation_idle_secs: None,
             system_prompt: None,
         }
     }

@@ -71,6 +71,11 @@ pub fn data_home() -> Result<PathBuf, PathError> {
     xdg_dir("XDG_DATA_HOME", ".local/share", "data")
 }
 
+/// `$XDG_CACHE_HOME`, else `$HOME/.cache`.
+pub fn cache_home() -> Result<PathBuf, PathError> {
+    xdg_dir("XDG_CACHE_HOME", ".cache", "cache")
+}
+
 /// The audit log: `configured`, else `<state home>/aios/actions.log`.
 pub fn audit_log_path(configured: Option<&Path>) -> Result<PathBuf, PathError> {
     match configured {

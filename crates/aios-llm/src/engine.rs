@@ -100,6 +100,7 @@ impl Loaded<'_> {
             ctx,
             cached: Vec::new(),
             pending: VecDeque::new(),
+            prefix_file: None,
         })
     }
 }
@@ -112,6 +113,26 @@ pub(crate) struct Engine<'m> {
     cached: Vec<LlamaToken>,
     /// Requests that arrived during a generation.
     pending: VecDeque<WorkerRequest>,
+    /// Where the warm prefix's KV state is kept between workers.
+    prefix_file: Option<std::path::PathBuf>,
+}
+
+/// The prefix state file for `model` at `n_ctx` in `dir`. Its name carries the model
+/// file's size and modification time, so a replaced model never meets an old state;
+/// the tokens saved with the state must equal the prompt's, so a changed prompt or
+/// tool list never does either.
+pub(crate) fn prefix_file(dir: &Path, model: &Path, n_ctx: u32) -> std::path::PathBuf {
+    let meta = std::fs::metadata(model).ok();
+    let size = meta.as_ref().map_or(0, std::fs::Metadata::len);
+    let mtime = meta
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    let stem = model
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dir.join(format!("{stem}-{size}-{mtime}-ctx{n_ctx}.state"))
 }
 
 type Inbox = Receiver<Result<WorkerRequest, String>>;
@@ -119,6 +140,60 @@ type Inbox = Receiver<Result<WorkerRequest, String>>;
 impl Engine<'_> {
     pub(crate) fn n_ctx(&self) -> u32 {
         self.ctx.n_ctx()
+    }
+
+    /// Keep the warm prefix in `file`: load it at `warm` when it matches, save it
+    /// after decoding it otherwise.
+    pub(crate) fn keep_prefix_in(&mut self, file: std::path::PathBuf) {
+        self.prefix_file = Some(file);
+    }
+
+    /// Loads the saved prefix state if it holds exactly `tokens`. A missing, stale or
+    /// unreadable file is only a slower start.
+    fn load_prefix(&mut self, tokens: &[LlamaToken]) -> bool {
+        let Some(file) = self.prefix_file.clone().filter(|f| f.is_file()) else {
+            return false;
+        };
+        if !self.cached.is_empty() {
+            return false;
+        }
+        match self.ctx.state_load_file(&file, tokens.len()) {
+            Ok(saved) if saved == tokens => {
+                self.cached = saved;
+                true
+            }
+            other => {
+                debug!(ok = other.is_ok(), file = %file.display(), "saved prefix not used");
+                self.reset();
+                false
+            }
+        }
+    }
+
+    /// Saves the KV state of the prefix just decoded (atomically: a temporary file
+    /// renamed into place).
+    fn save_prefix(&self) {
+        let Some(file) = &self.prefix_file else {
+            return;
+        };
+        let tmp = file.with_extension("tmp");
+        let saved = file
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                self.ctx
+                    .state_save_file(&tmp, &self.cached)
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|()| std::fs::rename(&tmp, file).map_err(|e| e.to_string()));
+        match saved {
+            Ok(()) => info!(file = %file.display(), tokens = self.cached.len(), "prefix saved"),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                warn!(file = %file.display(), "cannot save the prefix: {e}");
+            }
+        }
     }
 
     pub(crate) fn serve(&mut self, rx: &Inbox, out: &mut Out) {
@@ -211,6 +286,18 @@ impl Engine<'_> {
         let prompt = self.render(messages, tools, false)?;
         let tokens = self.tokenize(&prompt);
         let started = Instant::now();
+        if self.load_prefix(&tokens) {
+            info!(
+                tokens = tokens.len(),
+                ms = started.elapsed().as_millis() as u64,
+                "prefix loaded from the cache"
+            );
+            return Ok(WorkerEvent::Warmed {
+                prefix_tokens: tokens.len() as u32,
+                prefill_tokens: 0,
+                prefill_ms: started.elapsed().as_secs_f64() * 1000.0,
+            });
+        }
         let (_, prefilled) = self.sync_prefix(&tokens, false, |done, total| {
             out.send(&WorkerEvent::Progress {
                 id: None,
@@ -218,6 +305,9 @@ impl Engine<'_> {
                 total,
             });
         })?;
+        if prefilled > 0 {
+            self.save_prefix();
+        }
         Ok(WorkerEvent::Warmed {
             prefix_tokens: tokens.len() as u32,
             prefill_tokens: prefilled as u32,

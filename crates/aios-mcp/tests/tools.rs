@@ -2,6 +2,7 @@
 //! NetworkManager and UPower from python-dbusmock on a private bus, a headless
 //! PipeWire, a temp backlight tree, the real `xdg-open`.
 
+#[allow(dead_code)] // the voice tests use the microphone half
 mod support;
 
 use std::path::Path;
@@ -491,8 +492,8 @@ async fn system_info_reads_the_battery_from_upower() {
     let ex = with_ctx(|c| c.system_bus = Some(bus.address.clone()), home.path());
     let out = ex.execute("system_info", json!({})).await.expect("info");
     for part in [
+        "Local time: ",
         "CPU:",
-        "Memory:",
         "Disk (",
         "Uptime:",
         "Battery: 87% (discharging)",
@@ -511,13 +512,30 @@ async fn system_info_reads_the_battery_from_upower() {
         std::fs::write(psu.join(f), v).expect("write");
     }
     let empty = support::MockBus::start(&[]).await;
-    let ex = with_ctx(
-        |c| {
-            c.system_bus = Some(empty.address.clone());
-            c.power_supply_root = home.path().join("power_supply");
-        },
-        home.path(),
-    );
+    let without_upower = |power_supply: &str| {
+        let root = home.path().join(power_supply);
+        with_ctx(
+            |c| {
+                c.system_bus = Some(empty.address.clone());
+                c.power_supply_root = root;
+            },
+            home.path(),
+        )
+    };
+    let ex = without_upower("power_supply");
     let out = ex.execute("system_info", json!({})).await.expect("info");
     assert!(out.contains("Battery: 55% (charging)"), "{out}");
+
+    // Neither: said outright, so a model does not make one up.
+    let ex = without_upower("no-power-supply");
+    let out = ex.execute("system_info", json!({})).await.expect("info");
+    assert!(out.contains("Battery: none found"), "{out}");
+    // The time, as a person reads it: "Thursday 26 November 2026, 14:05".
+    let time = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Local time: "))
+        .expect("the local time");
+    let (date, clock) = time.rsplit_once(", ").expect("date, time");
+    assert_eq!(date.split(' ').count(), 4, "{time}");
+    assert!(clock.len() == 5 && clock.as_bytes()[2] == b':', "{time}");
 }

@@ -30,6 +30,12 @@ pub enum VoiceError {
     /// A runtime library is missing or failed.
     #[error("{0}")]
     Runtime(String),
+    /// An audio device is missing or failed (the message says what to check).
+    #[error("{0}")]
+    Device(String),
+    /// Recognition was cancelled by the caller (a newer request needed whisper).
+    #[error("speech recognition cancelled")]
+    Cancelled,
     /// Inference failed.
     #[error("speech recognition failed: {0}")]
     Stt(String),

@@ -1,23 +1,31 @@
 //! `aios-voice`: everything between the microphone and the speaker.
 //!
-//! Built so far: reading any WAV into 16 kHz mono ([`audio`]), whisper.cpp
-//! speech-to-text with `audio_ctx` sized to the utterance ([`stt`]), and word error
-//! rate scoring ([`wer`]). Capture (cpal into a ring buffer), Silero VAD endpointing,
-//! Piper text-to-speech sentence by sentence and barge-in come next in the
-//! voice-pipeline issue. It never depends on the agent; the agent drives it.
+//! Microphone capture into a ring buffer ([`capture`]), any WAV to 16 kHz mono
+//! ([`audio`]), Silero VAD endpointing ([`vad`], [`listener`]), whisper.cpp
+//! speech-to-text with `audio_ctx` sized to the utterance ([`stt`]), Piper speech
+//! sentence by sentence with barge-in ([`tts`], [`sentences`], [`speaker`]) and word
+//! error rate scoring ([`wer`]). It never depends on the agent; the agent drives it.
 
 pub mod audio;
+pub mod capture;
+pub mod echo;
 mod error;
+mod host;
+pub mod listener;
 pub mod playback;
 mod recognizer;
 pub mod sentences;
+pub mod speaker;
+pub mod spoken;
 pub mod stt;
 pub mod tts;
 pub mod vad;
 pub mod wer;
 
 pub use error::VoiceError;
+pub use listener::{ListenConfig, ListenEvent, Listener, Source};
 pub use recognizer::Recognizer;
+pub use speaker::{Output, Speaker, SpeakerEvent};
 pub use stt::{Stt, SttConfig, Transcript};
 pub use tts::{Speech, Tts};
 pub use vad::{Vad, VadConfig};

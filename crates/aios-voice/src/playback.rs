@@ -1,4 +1,5 @@
-//! Playing speech on the default output (rodio over cpal: PipeWire or ALSA).
+//! Playing speech on the default output (rodio over cpal: PipeWire's PulseAudio
+//! server, else ALSA).
 
 use std::num::NonZero;
 
@@ -8,12 +9,8 @@ use crate::{Speech, VoiceError};
 
 /// Plays `speech` on the default output device and waits until it has been played.
 pub fn play_blocking(speech: &Speech) -> Result<(), VoiceError> {
-    let mut sink = rodio::DeviceSinkBuilder::open_default_sink().map_err(|e| {
-        VoiceError::Runtime(format!(
-            "no audio output device: {e}; write a file with --out instead"
-        ))
-    })?;
-    sink.log_on_drop(false);
+    // The speaker's own output: the same sound system and buffer.
+    let sink = crate::speaker::open_output()?;
     let player = rodio::Player::connect_new(sink.mixer());
     let rate = NonZero::new(speech.sample_rate)
         .ok_or_else(|| VoiceError::Runtime("speech with a sample rate of 0".into()))?;

@@ -58,6 +58,11 @@ impl Tts {
         })
     }
 
+    /// The voice file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Speaks `text` (one sentence or a few). CPU-bound: call it off the async runtime.
     pub fn synthesize(&mut self, text: &str) -> Result<Speech, VoiceError> {
         self.create(text, None)

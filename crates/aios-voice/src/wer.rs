@@ -81,18 +81,42 @@ fn number_words(n: u32) -> Vec<String> {
 }
 
 /// Word-level edit distance (substitutions + deletions + insertions) between two
-/// normalized texts.
+/// normalized texts. A word written closed on one side and open on the other
+/// ("screenshot" / "screen shot", "wifi" / "Wi-Fi") is a spelling variant, not an
+/// error: two adjacent words that join into the other side's word match it.
 pub fn word_errors(reference: &[String], hypothesis: &[String]) -> usize {
-    let mut prev: Vec<usize> = (0..=hypothesis.len()).collect();
-    for (i, r) in reference.iter().enumerate() {
-        let mut cur = vec![i + 1; hypothesis.len() + 1];
-        for (j, h) in hypothesis.iter().enumerate() {
-            let sub = prev[j] + usize::from(r != h);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+    let (n, m) = (reference.len(), hypothesis.len());
+    // d[i][j]: errors between the first i reference and first j hypothesis words.
+    let mut d = vec![vec![usize::MAX; m + 1]; n + 1];
+    d[0][0] = 0;
+    let joined = |a: &str, b: &str, whole: &str| {
+        whole.len() == a.len() + b.len() && whole.starts_with(a) && whole.ends_with(b)
+    };
+    for i in 0..=n {
+        for j in 0..=m {
+            let here = d[i][j];
+            if here == usize::MAX {
+                continue;
+            }
+            let mut relax = |i2: usize, j2: usize, cost: usize| {
+                if i2 <= n && j2 <= m && here + cost < d[i2][j2] {
+                    d[i2][j2] = here + cost;
+                }
+            };
+            relax(i + 1, j, 1);
+            relax(i, j + 1, 1);
+            if i < n && j < m {
+                relax(i + 1, j + 1, usize::from(reference[i] != hypothesis[j]));
+                if j + 1 < m && joined(&hypothesis[j], &hypothesis[j + 1], &reference[i]) {
+                    relax(i + 1, j + 2, 0);
+                }
+                if i + 1 < n && joined(&reference[i], &reference[i + 1], &hypothesis[j]) {
+                    relax(i + 2, j + 1, 0);
+                }
+            }
         }
-        prev = cur;
     }
-    prev[hypothesis.len()]
+    d[n][m]
 }
 
 #[cfg(test)]
@@ -119,5 +143,20 @@ mod tests {
             2
         );
         assert_eq!(word_errors(&r, &[]), 8);
+        let r = normalize("take a screenshot");
+        assert_eq!(word_errors(&r, &normalize("Take a screen shot.")), 0);
+        assert_eq!(word_errors(&r, &normalize("Take a screen short.")), 2);
+        assert_eq!(
+            word_errors(
+                &normalize("turn the wi-fi off"),
+                &normalize("Turn the WiFi off")
+            ),
+            0
+        );
+        assert_eq!(
+            word_errors(&normalize("a b c"), &normalize("x a b c y")),
+            2,
+            "insertions at both ends"
+        );
     }
 }

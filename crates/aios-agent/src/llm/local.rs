@@ -44,6 +44,8 @@ pub struct WorkerSpec {
     pub context: u32,
     /// Prefix decoded at start: system prompt and tools.
     pub warm: Option<(String, Vec<ToolDefinition>)>,
+    /// Where the worker keeps the decoded prefix between runs (`--prefix-cache`).
+    pub prefix_cache: Option<PathBuf>,
 }
 
 /// Finds `aios-llm`: `$AIOS_LLM_WORKER`, else beside the running executable (or one
@@ -319,8 +321,11 @@ impl Worker {
             .arg("--threads")
             .arg(spec.threads.to_string())
             .arg("--context")
-            .arg(spec.context.to_string())
-            .stdin(Stdio::piped())
+            .arg(spec.context.to_string());
+        if let Some(dir) = &spec.prefix_cache {
+            cmd.arg("--prefix-cache").arg(dir);
+        }
+        cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);

@@ -22,7 +22,14 @@ impl Env {
         env.write_config("[provider]\ntype = \"echo\"\n");
         env
     }
+    /// Writes the config; voice is off unless `text` has a `[voice]` section (loading
+    /// whisper and Piper in every test agent would only cost time).
     pub fn write_config(&self, text: &str) {
+        let text = if text.contains("[voice]") {
+            text.to_owned()
+        } else {
+            format!("{text}\n[voice]\nenabled = false\n")
+        };
         std::fs::write(self.config(), text).expect("write config");
     }
     pub fn socket(&self) -> PathBuf {
@@ -41,7 +48,10 @@ impl Env {
             .env("XDG_STATE_HOME", d.join("state"))
             .env("XDG_DATA_HOME", d.join("data"))
             .env("AIOS_SOCKET", self.socket())
-            .env("RUST_LOG", "info");
+            .env(
+                "RUST_LOG",
+                std::env::var("AIOS_TEST_LOG").unwrap_or_else(|_| "info,ort=warn".into()),
+            );
         c
     }
     pub fn agent(&self) -> Child {

@@ -14,7 +14,8 @@ use crate::types::{ChatMessage, ToolCall, ToolResult};
 
 use super::{
     ChatRequest, ClientKind, CodecError, DEFAULT_MAX_FRAME, ErrorReply, Hello, HistoryRequest,
-    IpcMessage, MessageCodec, PROTOCOL_VERSION, Ping, StatusReply, StatusRequest, Welcome,
+    IpcMessage, MessageCodec, NewConversationRequest, PROTOCOL_VERSION, Ping, StatusReply,
+    StatusRequest, Welcome,
 };
 
 /// Something that happened during a chat turn.
@@ -292,6 +293,7 @@ impl IpcClient {
         self.send(&IpcMessage::ChatRequest(ChatRequest {
             request_id,
             content: content.to_owned(),
+            spoken: false,
         }))
         .await?;
         let mut reply = String::new();
@@ -310,6 +312,26 @@ impl IpcClient {
                         return Ok(reply);
                     }
                 }
+                IpcMessage::Error(e)
+                    if e.request_id == Some(request_id) || e.request_id.is_none() =>
+                {
+                    return Err(ClientError::Agent(e));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Starts a new conversation (after a turn this connection asked for ends).
+    pub async fn new_conversation(&mut self) -> Result<(), ClientError> {
+        let request_id = Uuid::new_v4();
+        self.send(&IpcMessage::NewConversation(NewConversationRequest {
+            request_id,
+        }))
+        .await?;
+        loop {
+            match self.recv().await? {
+                IpcMessage::ConversationStarted(r) if r.request_id == request_id => return Ok(()),
                 IpcMessage::Error(e)
                     if e.request_id == Some(request_id) || e.request_id.is_none() =>
                 {

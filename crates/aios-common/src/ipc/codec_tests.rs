@@ -36,12 +36,13 @@ fn arb_message() -> impl Strategy<Value = IpcMessage> {
             ][k as usize],
         })),
         any::<u64>().prop_map(|seq| IpcMessage::Ping(Ping { seq })),
-        (uuid.clone(), any::<String>()).prop_map(|(request_id, content)| IpcMessage::ChatRequest(
-            ChatRequest {
+        (uuid.clone(), any::<String>(), any::<bool>()).prop_map(|(request_id, content, spoken)| {
+            IpcMessage::ChatRequest(ChatRequest {
                 request_id,
-                content
-            }
-        )),
+                content,
+                spoken,
+            })
+        }),
         (uuid.clone(), any::<String>(), any::<bool>()).prop_map(|(request_id, delta, done)| {
             IpcMessage::StreamChunk(StreamChunk {
                 request_id,

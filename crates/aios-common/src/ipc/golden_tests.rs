@@ -77,6 +77,7 @@ fn chat_and_stream() {
         IpcMessage::ChatRequest(ChatRequest {
             request_id: id(),
             content: "list my downloads".into(),
+            spoken: false,
         }),
         &format!(r#"{{"type":"chat_request","request_id":"{ID}","content":"list my downloads"}}"#),
     );
@@ -116,6 +117,18 @@ fn history() {
         &format!(
             r#"{{"type":"history_reply","request_id":"{ID}","messages":[{{"role":"user","content":"hi","trust_level":"User","timestamp":"2026-11-25T12:00:00Z"}}]}}"#
         ),
+    );
+}
+
+#[test]
+fn new_conversation() {
+    golden(
+        IpcMessage::NewConversation(NewConversationRequest { request_id: id() }),
+        &format!(r#"{{"type":"new_conversation","request_id":"{ID}"}}"#),
+    );
+    golden(
+        IpcMessage::ConversationStarted(ConversationStarted { request_id: id() }),
+        &format!(r#"{{"type":"conversation_started","request_id":"{ID}"}}"#),
     );
 }
 
@@ -259,4 +272,92 @@ fn chat_message_and_audit_entry() {
         let parsed: TrustLevel = serde_json::from_value(json!(level)).expect("trust level");
         assert_eq!(serde_json::to_value(parsed).expect("back"), json!(level));
     }
+}
+
+#[test]
+fn voice() {
+    golden(
+        IpcMessage::ChatRequest(ChatRequest {
+            request_id: id(),
+            content: "volume up".into(),
+            spoken: true,
+        }),
+        &format!(
+            r#"{{"type":"chat_request","request_id":"{ID}","content":"volume up","spoken":true}}"#
+        ),
+    );
+    golden(
+        IpcMessage::PttStart(PttRequest { request_id: id() }),
+        &format!(r#"{{"type":"ptt_start","request_id":"{ID}"}}"#),
+    );
+    golden(
+        IpcMessage::PttStop(PttRequest { request_id: id() }),
+        &format!(r#"{{"type":"ptt_stop","request_id":"{ID}"}}"#),
+    );
+    golden(
+        IpcMessage::VoiceMode(VoiceModeRequest {
+            request_id: id(),
+            hands_free: true,
+        }),
+        &format!(r#"{{"type":"voice_mode","request_id":"{ID}","hands_free":true}}"#),
+    );
+    golden(
+        IpcMessage::ListenRequest(ListenRequest {
+            request_id: id(),
+            wav: "/tmp/cmd.wav".into(),
+            out: Some("/tmp/reply.wav".into()),
+            realtime: false,
+        }),
+        &format!(
+            r#"{{"type":"listen_request","request_id":"{ID}","wav":"/tmp/cmd.wav","out":"/tmp/reply.wav"}}"#
+        ),
+    );
+    golden(
+        IpcMessage::ListenReply(ListenReply {
+            request_id: id(),
+            transcript: "what time is it".into(),
+            reply: "It is noon.".into(),
+            spoken: "It is noon.".into(),
+            timings: VoiceTimings {
+                audio_s: 2.5,
+                vad_ms: 3,
+                stt_ms: 280,
+                first_text_ms: 400,
+                turn_ms: 900,
+                first_audio_ms: 520,
+            },
+        }),
+        &format!(
+            r#"{{"type":"listen_reply","request_id":"{ID}","transcript":"what time is it","reply":"It is noon.","spoken":"It is noon.","timings":{{"audio_s":2.5,"vad_ms":3,"stt_ms":280,"first_text_ms":400,"turn_ms":900,"first_audio_ms":520}}}}"#
+        ),
+    );
+    golden(
+        IpcMessage::Transcript(TranscriptEvent {
+            kind: TranscriptKind::Partial,
+            text: "what time".into(),
+            request_id: None,
+        }),
+        r#"{"type":"transcript","kind":"partial","text":"what time"}"#,
+    );
+    golden(
+        IpcMessage::Transcript(TranscriptEvent {
+            kind: TranscriptKind::Final,
+            text: "what time is it".into(),
+            request_id: Some(id()),
+        }),
+        &format!(
+            r#"{{"type":"transcript","kind":"final","text":"what time is it","request_id":"{ID}"}}"#
+        ),
+    );
+    golden(
+        IpcMessage::VoiceState(VoiceStateEvent {
+            state: VoiceState::Listening,
+            hands_free: false,
+        }),
+        r#"{"type":"voice_state","state":"listening","hands_free":false}"#,
+    );
+    golden(
+        IpcMessage::InputLevel(InputLevelEvent { level: 0.5 }),
+        r#"{"type":"input_level","level":0.5}"#,
+    );
 }

@@ -30,6 +30,10 @@ pub enum IpcMessage {
     HistoryRequest(HistoryRequest),
     /// Agent → client: those messages, oldest first.
     HistoryReply(HistoryReply),
+    /// Client → agent: the person starts a new conversation (`aios new`, `/new`).
+    NewConversation(NewConversationRequest),
+    /// Agent → client: the next turn starts a new conversation.
+    ConversationStarted(ConversationStarted),
     /// Agent → client: the model asked for a tool (shown as a tool card).
     ToolCall(ToolCallEvent),
     /// Agent → client: a tool finished, failed or was denied.
@@ -38,6 +42,22 @@ pub enum IpcMessage {
     ConfirmRequest(ConfirmRequest),
     /// Confirm front end → agent (private channel only; refused on the public socket).
     ConfirmResponse(ConfirmResponse),
+    /// Client → agent: push-to-talk pressed: stop speaking (barge-in) and listen.
+    PttStart(PttRequest),
+    /// Client → agent: push-to-talk released: the utterance is complete.
+    PttStop(PttRequest),
+    /// Client → agent: switch between push-to-talk and hands-free listening.
+    VoiceMode(VoiceModeRequest),
+    /// Client → agent: treat a WAV file as if it had been spoken (`aios listen`).
+    ListenRequest(ListenRequest),
+    /// Agent → client: what a [`ListenRequest`] heard, answered and took.
+    ListenReply(ListenReply),
+    /// Agent → every client: a partial or final transcript.
+    Transcript(TranscriptEvent),
+    /// Agent → every client: what the voice pipeline is doing.
+    VoiceState(VoiceStateEvent),
+    /// Agent → every client: microphone level while listening (about 20 a second).
+    InputLevel(InputLevelEvent),
     /// Either way: a typed error.
     Error(ErrorReply),
 }
@@ -55,10 +75,20 @@ pub const MESSAGE_TYPES: &[&str] = &[
     "stream_chunk",
     "history_request",
     "history_reply",
+    "new_conversation",
+    "conversation_started",
     "tool_call",
     "tool_result",
     "confirm_request",
     "confirm_response",
+    "ptt_start",
+    "ptt_stop",
+    "voice_mode",
+    "listen_request",
+    "listen_reply",
+    "transcript",
+    "voice_state",
+    "input_level",
     "error",
 ];
 
@@ -76,10 +106,20 @@ impl IpcMessage {
             IpcMessage::StreamChunk(_) => "stream_chunk",
             IpcMessage::HistoryRequest(_) => "history_request",
             IpcMessage::HistoryReply(_) => "history_reply",
+            IpcMessage::NewConversation(_) => "new_conversation",
+            IpcMessage::ConversationStarted(_) => "conversation_started",
             IpcMessage::ToolCall(_) => "tool_call",
             IpcMessage::ToolResult(_) => "tool_result",
             IpcMessage::ConfirmRequest(_) => "confirm_request",
             IpcMessage::ConfirmResponse(_) => "confirm_response",
+            IpcMessage::PttStart(_) => "ptt_start",
+            IpcMessage::PttStop(_) => "ptt_stop",
+            IpcMessage::VoiceMode(_) => "voice_mode",
+            IpcMessage::ListenRequest(_) => "listen_request",
+            IpcMessage::ListenReply(_) => "listen_reply",
+            IpcMessage::Transcript(_) => "transcript",
+            IpcMessage::VoiceState(_) => "voice_state",
+            IpcMessage::InputLevel(_) => "input_level",
             IpcMessage::Error(_) => "error",
         }
     }
@@ -157,8 +197,13 @@ pub struct StatusReply {
 pub struct ChatRequest {
     /// Echoed in every chunk of the reply.
     pub request_id: Uuid,
-    /// What the person typed.
+    /// What the person typed (or said).
     pub content: String,
+    /// The content was spoken, not typed: the reply is also spoken, and it is shown
+    /// as spoken. (Never a way to approve anything: confirmations are typed or
+    /// clicked in `aios-confirm`.) Absent means typed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub spoken: bool,
 }
 
 /// A piece of a streamed reply; the last one of a request has `done: true`.
@@ -190,6 +235,21 @@ pub struct HistoryReply {
     pub messages: Vec<ChatMessage>,
 }
 
+/// Start a new conversation: the model sees none of the turns before it (history
+/// keeps them). Waits for a running turn to end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewConversationRequest {
+    /// Echoed in the reply.
+    pub request_id: Uuid,
+}
+
+/// The conversation the next turn joins is new.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationStarted {
+    /// The request answered.
+    pub request_id: Uuid,
+}
+
 /// A tool call announced to the front ends of a turn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolCallEvent {
@@ -206,6 +266,127 @@ pub struct ToolResultEvent {
     pub request_id: Uuid,
     /// The outcome.
     pub result: ToolResult,
+}
+
+/// Push-to-talk press or release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PttRequest {
+    /// Errors about this press carry it.
+    pub request_id: Uuid,
+}
+
+/// Push-to-talk (`hands_free: false`, the default) or hands-free listening, where
+/// voice activity starts and ends each utterance and speech during a spoken reply
+/// interrupts it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoiceModeRequest {
+    /// Errors about this request carry it.
+    pub request_id: Uuid,
+    /// Listen all the time.
+    pub hands_free: bool,
+}
+
+/// A WAV file to be heard as if spoken: VAD, speech to text, a turn (streamed and
+/// announced like any spoken turn), speech.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenRequest {
+    /// Echoed in the reply and in the turn's events.
+    pub request_id: Uuid,
+    /// The WAV file (any rate, channels, 16/24/32-bit), read by the agent.
+    pub wav: String,
+    /// Write the spoken reply here instead of playing it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out: Option<String>,
+    /// Feed the audio at real-time pace, as a microphone would.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub realtime: bool,
+}
+
+/// What a [`ListenRequest`] heard and answered; sent after the reply was spoken.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListenReply {
+    /// The request answered.
+    pub request_id: Uuid,
+    /// The final transcript (empty: no speech, and no turn ran).
+    pub transcript: String,
+    /// The whole reply text, as the chat shows it.
+    pub reply: String,
+    /// What was spoken of it.
+    pub spoken: String,
+    /// Milliseconds per stage.
+    pub timings: VoiceTimings,
+}
+
+/// Milliseconds per stage of one spoken turn.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct VoiceTimings {
+    /// Seconds of audio heard.
+    pub audio_s: f32,
+    /// VAD over the audio (fed faster than real time) or 0 (real time).
+    pub vad_ms: u64,
+    /// End of the audio to the final transcript.
+    pub stt_ms: u64,
+    /// Final transcript to the first reply text.
+    pub first_text_ms: u64,
+    /// Final transcript to the end of the turn.
+    pub turn_ms: u64,
+    /// Final transcript to the first sample of speech.
+    pub first_audio_ms: u64,
+}
+
+/// Which kind of transcript.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TranscriptKind {
+    /// The words so far, while the person still speaks; later ones replace it.
+    Partial,
+    /// The utterance; a non-empty one starts a turn.
+    Final,
+}
+
+/// A transcript of what the person is saying or said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TranscriptEvent {
+    /// Partial or final.
+    pub kind: TranscriptKind,
+    /// The words (empty in a final one: nothing was understood).
+    pub text: String,
+    /// In a final one: the `request_id` of the turn it started (its chunks and tool
+    /// events carry it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<Uuid>,
+}
+
+/// The voice pipeline's state, for the dock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VoiceState {
+    /// Nothing going on (or hands-free, waiting for speech).
+    Idle,
+    /// The microphone is open and the person is speaking (or may).
+    Listening,
+    /// Turning the utterance into text.
+    Transcribing,
+    /// The model is working on the reply.
+    Thinking,
+    /// The reply is being spoken.
+    Speaking,
+}
+
+/// The voice pipeline moved to `state`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoiceStateEvent {
+    /// The new state.
+    pub state: VoiceState,
+    /// Hands-free listening is on.
+    pub hands_free: bool,
+}
+
+/// Microphone input level.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct InputLevelEvent {
+    /// 0 (-60 dBFS or quieter) to 1 (full scale), logarithmic.
+    pub level: f32,
 }
 
 /// Machine-readable error kinds.
@@ -238,6 +419,9 @@ pub enum ErrorCode {
     History,
     /// The agent failed while handling the request.
     Internal,
+    /// Voice is unavailable or failed (no microphone, models missing; the message
+    /// says what to do).
+    Voice,
 }
 
 /// A typed error; `request_id` is set when the error answers a specific request.

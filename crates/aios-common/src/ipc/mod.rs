@@ -33,13 +33,21 @@
 //! 7. Requests carry a `request_id` chosen by the client; every reply to a request
 //!    carries the same id. Replies to one connection's requests keep the order of the
 //!    requests: `ping` → `pong`, `status_request` → `status_reply`,
-//!    `history_request` → `history_reply`, `chat_request` → one or more
+//!    `history_request` → `history_reply`, `new_conversation` →
+//!    `conversation_started` (after a running turn ends), `chat_request` → one or more
 //!    [`StreamChunk`]s, the last with `done: true`, or an [`ErrorReply`] with code
 //!    `provider` when the model fails (the message says what to do). Between the
 //!    chunks of a turn come `tool_call` and `tool_result` events carrying the same
 //!    `request_id`. Turns run one after another, across all connections (one person,
 //!    one conversation); `ping`, `status` and `history` are answered while a turn
 //!    streams.
+//!    Voice: `ptt_start`/`ptt_stop` (the dock button, `aios ptt start|stop`) and
+//!    `voice_mode` are answered by [`VoiceStateEvent`]s or an [`ErrorReply`] with code
+//!    `voice`; `listen_request` by the spoken turn's events, then a [`ListenReply`].
+//!    The agent sends `voice_state`, `transcript` and `input_level` events, and the
+//!    chunks and tool events of spoken turns, to every connected client: a turn
+//!    started by voice shows in every window. A spoken turn's [`ChatRequest`]
+//!    has `spoken: true`.
 //! 8. A frame that cannot be accepted (too long, truncated, not UTF-8, not JSON, an
 //!    unknown `type`, a known type with bad fields) is answered with an
 //!    [`ErrorReply`] naming the [`ErrorCode`] when the socket still takes writes, is
@@ -65,7 +73,7 @@ pub use codec::{CodecError, FrameDecoder, MessageCodec, decode_message, encode_m
 pub use message::*;
 
 /// Version of this protocol; bumped on any incompatible change to [`IpcMessage`].
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Default maximum frame body, in bytes (1 MiB).
 pub const DEFAULT_MAX_FRAME: usize = 1024 * 1024;

@@ -1,4 +1,4 @@
-//! `system_info`: CPU, memory, disk, battery and uptime.
+//! `system_info`: the local time, CPU, memory, disk, battery and uptime.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -30,7 +30,7 @@ impl Tool for SystemInfo {
     fn definition(&self) -> ToolDefinition {
         definition_for::<NoArgs>(
             "system_info",
-            "Report CPU load, memory, disk space, battery and uptime of this computer.",
+            "Report the local date and time, CPU load, memory, disk space, battery and uptime of this computer.",
         )
     }
     fn output_is_content(&self) -> bool {
@@ -51,9 +51,12 @@ impl Tool for SystemInfo {
         let mut out = tokio::task::spawn_blocking(move || basics(&home))
             .await
             .map_err(|e| ToolError::failed(format!("system_info stopped: {e}")))?;
-        if let Some(b) = battery {
-            let _ = writeln!(out, "Battery: {b}");
-        }
+        // Said outright: a small model told nothing about a battery makes one up.
+        let _ = writeln!(
+            out,
+            "Battery: {}",
+            battery.as_deref().unwrap_or("none found")
+        );
         let out = out.trim_end().to_owned();
         if out.is_empty() {
             return Err(ToolError::failed("no system information is readable here"));
@@ -99,6 +102,12 @@ fn sysfs_battery(root: &Path) -> Option<String> {
 
 fn basics(home: &Path) -> String {
     let mut out = String::new();
+    // Models do not know the time: asked, they make one up.
+    let _ = writeln!(
+        out,
+        "Local time: {}",
+        chrono::Local::now().format("%A %-d %B %Y, %H:%M")
+    );
     if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let one = load.split_whitespace().next().unwrap_or("?");

@@ -104,8 +104,8 @@ impl MockBus {
     }
 }
 
-/// PipeWire + WirePlumber on a private runtime dir and session bus, with a null sink
-/// as the default output.
+/// PipeWire + WirePlumber + its PulseAudio server on a private runtime dir and session bus, with a null sink
+/// as the default output and (after [`PipeWire::with_mic`]) a virtual microphone.
 pub struct PipeWire {
     pub env: Vec<(String, String)>,
     _procs: Procs,
@@ -142,6 +142,14 @@ impl PipeWire {
         let mut procs = Procs(vec![daemon, spawn("pipewire")]);
         wait(|| runtime.join("pipewire-0").exists(), "pipewire socket");
         procs.0.push(spawn("wireplumber"));
+        // AIOS's microphone and speaker talk to PipeWire through its PulseAudio
+        // server when it runs (aios-voice/src/host.rs), as on a desktop.
+        need("pipewire-pulse");
+        procs.0.push(spawn("pipewire-pulse"));
+        wait(
+            || runtime.join("pulse/native").exists(),
+            "pipewire-pulse socket",
+        );
         let run = |args: &[&str]| {
             Command::new(args[0])
                 .args(&args[1..])
@@ -157,7 +165,7 @@ impl PipeWire {
                     "pw-cli",
                     "create-node",
                     "adapter",
-                    "{ factory.name=support.null-audio-sink node.name=aios-test-sink media.class=Audio/Sink object.linger=true audio.position=[FL FR] }",
+                    "{ factory.name=support.null-audio-sink node.name=aios-test-sink media.class=Audio/Sink object.linger=true audio.position=[FL FR] priority.session=3000 priority.driver=3000 }",
                 ])
             },
             "null sink",
@@ -183,6 +191,96 @@ impl PipeWire {
         }
     }
 
+    /// The PipeWire a parent test started, from inside a child it runs with
+    /// [`PipeWire::env`] (see `aios-voice/tests/audio_io.rs`).
+    pub fn attach() -> Self {
+        let env = ["XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS", "HOME"]
+            .iter()
+            .map(|k| (k.to_string(), std::env::var(k).unwrap_or_default()))
+            .collect();
+        Self {
+            env,
+            _procs: Procs(Vec::new()),
+            _dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    /// Adds a virtual microphone as the default source: what [`PipeWire::play`]
+    /// plays comes out of it (a `pw-loopback` from a sink named `aios-mic-in` to a
+    /// source named `aios-mic`), in real time.
+    pub fn with_mic(mut self) -> Self {
+        need("pw-play");
+        self.loopback(&[
+            "--capture-props=media.class=Audio/Sink node.name=aios-mic-in audio.position=[MONO] priority.session=100 priority.driver=100",
+            "--playback-props=media.class=Audio/Source node.name=aios-mic audio.position=[MONO] priority.session=3000",
+        ]);
+        let env = self.env.clone();
+        wait(
+            || {
+                let out = Command::new("wpctl")
+                    .arg("inspect")
+                    .arg("@DEFAULT_AUDIO_SOURCE@")
+                    .envs(env.iter().map(|(k, v)| (k, v)))
+                    .output()
+                    .expect("wpctl");
+                String::from_utf8_lossy(&out.stdout).contains("node.name = \"aios-mic\"")
+            },
+            "virtual microphone as the default source",
+        );
+        self
+    }
+
+    /// Starts a `pw-loopback` with `args`, stopped with this PipeWire.
+    fn loopback(&mut self, args: &[&str]) {
+        need("pw-loopback");
+        let child = Command::new("pw-loopback")
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start pw-loopback");
+        self._procs.0.push(child);
+    }
+
+    /// A room: what the speaker (the null sink) plays also reaches the microphone,
+    /// 30 ms later and at `volume` (wpctl's cubic scale: 0.6 is about -13 dB).
+    pub fn with_room_echo(mut self, volume: f32) -> Self {
+        self.loopback(&[
+            "--delay=0.03",
+            "--capture-props=stream.capture.sink=true target.object=aios-test-sink node.name=aios-room",
+            "--playback-props=target.object=aios-mic-in node.name=aios-room-out",
+        ]);
+        let env = self.env.clone();
+        let volume = volume.to_string();
+        wait(
+            || {
+                let Some(id) = node_id(&env, "aios-room") else {
+                    return false;
+                };
+                Command::new("wpctl")
+                    .args(["set-volume", &id, &volume])
+                    .envs(env.iter().map(|(k, v)| (k, v)))
+                    .status()
+                    .is_ok_and(|s| s.success())
+            },
+            "the room echo",
+        );
+        self
+    }
+
+    /// Plays `wav` into the virtual microphone at real-time pace; returns at once.
+    pub fn play(&self, wav: &Path) -> Child {
+        Command::new("pw-play")
+            .arg("--target=aios-mic-in")
+            .arg(wav)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("pw-play")
+    }
+
     /// `wpctl get-volume` of the default sink.
     pub fn volume(&self) -> String {
         let out = Command::new("wpctl")
@@ -192,6 +290,27 @@ impl PipeWire {
             .expect("wpctl");
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
+}
+
+/// The id of the PipeWire node named `name`, from `pw-cli ls Node` (an `id N, ...`
+/// line, then the node's properties).
+fn node_id(env: &[(String, String)], name: &str) -> Option<String> {
+    let out = Command::new("pw-cli")
+        .args(["ls", "Node"])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut id = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("id ") {
+            id = rest.split(',').next().map(str::to_owned);
+        } else if line == format!("node.name = \"{name}\"") {
+            return id;
+        }
+    }
+    None
 }
 
 fn wait(mut f: impl FnMut() -> bool, what: &str) {

@@ -45,6 +45,9 @@ enum Command {
     },
     /// Interactive chat in the terminal (the typed fallback without a desktop).
     Chat,
+    /// Start a new conversation: the model forgets the turns before (history keeps
+    /// them).
+    New,
     /// Print recent conversation history.
     History {
         /// How many messages.
@@ -78,6 +81,51 @@ enum Command {
         #[arg(required = true)]
         text: Vec<String>,
     },
+    /// Push-to-talk through the agent's microphone: `start` (press; also stops the
+    /// agent speaking) and `stop` (release). Prints the voice states and transcripts
+    /// until the state the press or release leads to.
+    Ptt {
+        /// start, stop or toggle.
+        action: PttAction,
+    },
+    /// Hear a WAV file as if it were spoken: VAD, speech to text, a turn, speech.
+    /// Prints the transcript, tool cards, the reply and per-stage timings.
+    Listen {
+        /// The WAV file (any rate, channels, 16/24/32-bit).
+        #[arg(long)]
+        wav: PathBuf,
+        /// Write the spoken reply to this WAV file instead of playing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Feed the audio at real-time pace (partial transcripts come as it plays).
+        #[arg(long)]
+        realtime: bool,
+        /// Print everything as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Switch listening mode: `hands-free` (voice activity starts each utterance) or
+    /// `push-to-talk`.
+    VoiceMode {
+        /// hands-free or push-to-talk.
+        mode: VoiceModeArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum PttAction {
+    /// Press: start listening (stops a reply being spoken).
+    Start,
+    /// Release: end the utterance and send it.
+    Stop,
+    /// Release when listening, press otherwise: one hotkey for both.
+    Toggle,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum VoiceModeArg {
+    HandsFree,
+    PushToTalk,
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,6 +206,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Chat => chat(&mut client).await,
+        Command::New => {
+            client.new_conversation().await?;
+            println!("A new conversation starts with the next message.");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::History { limit } => {
             for m in client.history(limit).await? {
                 let who = match m.role {
@@ -173,6 +226,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Ptt { action } => match action {
+            PttAction::Start => voice::ptt(&mut client, true).await,
+            PttAction::Stop => voice::ptt(&mut client, false).await,
+            PttAction::Toggle => voice::ptt_toggle(&mut client).await,
+        },
+        Command::Listen {
+            wav,
+            out,
+            realtime,
+            json,
+        } => voice::listen(&mut client, &wav, out.as_deref(), realtime, json).await,
+        Command::VoiceMode { mode } => {
+            voice::mode(&mut client, matches!(mode, VoiceModeArg::HandsFree)).await
         }
         Command::Config(_)
         | Command::Audit(_)
@@ -248,7 +315,7 @@ async fn chat(client: &mut IpcClient) -> anyhow::Result<ExitCode> {
     let welcome = client.connect().await?.clone();
     if tty {
         println!(
-            "Connected to aios-agent {} at {}. Type a message; /quit or Ctrl-D to leave.",
+            "Connected to aios-agent {} at {}. Type a message; /new starts a new conversation; /quit or Ctrl-D to leave.",
             welcome.agent_version,
             client.path().display()
         );
@@ -268,6 +335,11 @@ async fn chat(client: &mut IpcClient) -> anyhow::Result<ExitCode> {
         }
         if line == "/quit" || line == "/exit" {
             break;
+        }
+        if line == "/new" {
+            client.new_conversation().await?;
+            println!("(new conversation)");
+            continue;
         }
         if tty {
             print!("aios> ");

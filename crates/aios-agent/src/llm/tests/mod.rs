@@ -3,6 +3,7 @@
 mod anthropic;
 mod errors;
 mod openai;
+#[allow(dead_code)] // its scripted-reply helpers serve the integration tests too
 mod server;
 mod turn;
 
@@ -118,10 +119,7 @@ fn assert_no_key(err: &LlmError) {
     assert!(!format!("{err:?}").contains(KEY), "key in debug: {err:?}");
 }
 
-/// One SSE `data:` event.
-fn data(v: serde_json::Value) -> String {
-    format!("data: {v}\n\n")
-}
+use server::sse_data as data;
 
 #[test]
 fn factory_picks_provider_defaults_and_skips_local_kinds() {

@@ -55,6 +55,36 @@ impl Reply {
     }
 }
 
+/// One SSE `data:` event.
+pub fn sse_data(v: serde_json::Value) -> String {
+    format!("data: {v}\n\n")
+}
+
+/// An OpenAI-compatible chat stream that answers `text`.
+pub fn openai_text(text: &str) -> Reply {
+    let mut body = sse_data(
+        serde_json::json!({"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]}),
+    );
+    body += &sse_data(
+        serde_json::json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+    );
+    body += "data: [DONE]\n\n";
+    Reply::sse(&body)
+}
+
+/// An OpenAI-compatible chat stream that makes one tool call.
+pub fn openai_call(id: &str, name: &str, args: serde_json::Value) -> Reply {
+    let mut body = sse_data(
+        serde_json::json!({"choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [
+        {"index": 0, "id": id, "type": "function", "function": {"name": name, "arguments": args.to_string()}}]}, "finish_reason": null}]}),
+    );
+    body += &sse_data(
+        serde_json::json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}),
+    );
+    body += "data: [DONE]\n\n";
+    Reply::sse(&body)
+}
+
 /// One request as the server received it.
 #[derive(Debug, Clone)]
 pub struct Recorded {

@@ -44,6 +44,10 @@ struct Agent {
 
 impl Agent {
     async fn start(base_url: &str, rounds: u32) -> Self {
+        Self::start_with(base_url, rounds, None).await
+    }
+
+    async fn start_with(base_url: &str, rounds: u32, idle_secs: Option<u64>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let socket = dir.path().join("agent.sock");
         let mut config = AgentConfig::default();
@@ -53,6 +57,7 @@ impl Agent {
         config.provider.timeout_secs = 5;
         config.agent.keep_history = false;
         config.agent.max_tool_rounds = rounds;
+        config.agent.conversation_idle_secs = idle_secs;
         config.agent.audit_log = Some(dir.path().join("actions.log"));
         let (stop, rx) = oneshot::channel::<()>();
         let path = socket.clone();
@@ -110,7 +115,7 @@ async fn a_tool_call_runs_and_its_result_goes_back_to_the_model() {
     assert_eq!(events.len(), 2, "{events:?}");
     assert_eq!(events[0], "call system_info {}");
     assert!(
-        events[1].starts_with("result error=false CPU:"),
+        events[1].starts_with("result error=false Local time:"),
         "{events:?}"
     );
 
@@ -222,4 +227,69 @@ async fn a_provider_error_reaches_the_chat_as_a_readable_message() {
         }
         other => panic!("expected a provider error, got {other:?}"),
     }
+}
+
+/// The user messages of each request the model got, in order.
+fn user_turns(server: &Server) -> Vec<Vec<String>> {
+    server
+        .requests()
+        .iter()
+        .map(|r| {
+            r.json()["messages"]
+                .as_array()
+                .expect("messages")
+                .iter()
+                .filter(|m| m["role"] == "user")
+                .map(|m| m["content"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_after_the_idle_time_starts_a_new_conversation() {
+    // A cloud provider's default (300 s): the second question comes with the first.
+    let server = Server::start(vec![text_stream("Hello."), text_stream("It was hi.")]).await;
+    let agent = Agent::start(&server.base, 8).await;
+    agent.ask("hi").await.0.expect("reply");
+    agent.ask("what did I just say").await.0.expect("reply");
+    assert_eq!(
+        user_turns(&server),
+        [vec!["hi"], vec!["hi", "what did I just say"]]
+    );
+    drop(agent);
+
+    // 0 (the local model's default): every message stands alone.
+    let server = Server::start(vec![text_stream("Hello."), text_stream("I can't tell.")]).await;
+    let agent = Agent::start_with(&server.base, 8, Some(0)).await;
+    agent.ask("hi").await.0.expect("reply");
+    agent.ask("what did I just say").await.0.expect("reply");
+    assert_eq!(
+        user_turns(&server),
+        [vec!["hi"], vec!["what did I just say"]]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_conversation_request_makes_the_next_turn_start_afresh() {
+    let server = Server::start(vec![
+        text_stream("Hello."),
+        text_stream("It was hi."),
+        text_stream("I can't tell."),
+    ])
+    .await;
+    let agent = Agent::start_with(&server.base, 8, Some(3600)).await;
+    agent.ask("hi").await.0.expect("reply");
+    agent.ask("what did I just say").await.0.expect("reply");
+    let mut c = IpcClient::new(&agent.socket, ClientKind::Test);
+    c.new_conversation().await.expect("conversation_started");
+    agent.ask("and now?").await.0.expect("reply");
+    assert_eq!(
+        user_turns(&server),
+        [
+            vec!["hi"],
+            vec!["hi", "what did I just say"],
+            vec!["and now?"]
+        ]
+    );
 }
