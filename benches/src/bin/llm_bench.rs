@@ -119,7 +119,7 @@ struct Args {
     #[arg(long)]
     conversation: bool,
     /// History shapes for the conversation part: `agent` (what the agent sends the
-    /// local model), `raw` (the history unshaped), `compact`, `remind`.
+    /// local model), `raw` (the history unshaped), `compact`, `remind`, `memo`.
     #[arg(long, value_delimiter = ',', default_value = "agent")]
     shapes: Vec<String>,
     /// Output folder. Default: $CARGO_TARGET_DIR/bench.
@@ -581,8 +581,12 @@ impl Worker {
     }
 
     fn warm(&mut self, system: &str, tools: &[ToolSpec]) -> Result<Warmed> {
+        self.warm_messages(vec![message(Role::System, system)], tools)
+    }
+
+    fn warm_messages(&mut self, messages: Vec<Message>, tools: &[ToolSpec]) -> Result<Warmed> {
         let at = self.send(&WorkerRequest::Warm {
-            messages: vec![message(Role::System, system)],
+            messages,
             tools: tools.to_vec(),
         })?;
         match self.next_event()? {
@@ -1071,7 +1075,22 @@ impl Bench {
                     .collect();
                 w.ask_messages(messages, &self.tools, max)
             };
-            let o = ask(&mut w, &history, max_tokens)?;
+            let mut o = ask(&mut w, &history, max_tokens)?;
+            // As the agent does with the memo: a first reply that refuses, is empty
+            // or describes a call is asked again as a fresh conversation.
+            let mut retried = false;
+            let described = o.calls.is_empty() && context::describes_a_call(&o.text, &tool_names);
+            if shape.memo
+                && o.calls.is_empty()
+                && o.call_errors.is_empty()
+                && context::needs_fresh_retry(&o.text, &tool_names)
+            {
+                let again = w.ask(&prompt.text, &item.say, &self.tools, max_tokens)?;
+                retried = true;
+                let first_ms = o.total_ms;
+                o = again;
+                o.total_ms += first_ms;
+            }
             let verdict = judge(item, &o, &self.tools, home);
             let ok = verdict.is_ok();
             passed += usize::from(ok);
@@ -1088,10 +1107,15 @@ impl Bench {
                     let id = format!("call_{n}");
                     let mut a =
                         StoredMessage::new(conv, HRole::Assistant, &o.text, TrustLevel::System);
+                    // Stored as the agent stores it: secrets redacted.
+                    let arguments = match self.tools.iter().find(|t| t.name == call.name) {
+                        Some(t) => aios_mcp::redact(&t.parameters, &call.arguments),
+                        None => call.arguments.clone(),
+                    };
                     a.tool_calls = vec![ToolCall {
                         id: id.clone(),
                         name: call.name.clone(),
-                        arguments: call.arguments.clone(),
+                        arguments,
                     }];
                     history.push(a);
                     let (content, is_error) = match f {
@@ -1127,10 +1151,22 @@ impl Bench {
                 )),
             }
             turn_ms.push(total);
-            let described = o.calls.is_empty() && context::describes_a_call(&o.text, &tool_names);
+            // As the agent does while the person is silent: decode what the next
+            // request will start with (the system prompt and the memo).
+            if shape.memo {
+                let next: Vec<Message> = context::prefix(&prompt.text, &history)
+                    .iter()
+                    .map(to_worker)
+                    .collect();
+                w.warm_messages(next, &self.tools)?;
+            }
             eprintln!(
                 "  {} {:<58} {:>5.0} ms {:>6.0} ms  {}{}{}",
-                if ok { "ok  " } else { "MISS" },
+                match (ok, retried) {
+                    (true, false) => "ok  ",
+                    (true, true) => "ok2 ",
+                    (false, _) => "MISS",
+                },
                 item.say,
                 o.stats.first_token_ms,
                 total,
@@ -1149,6 +1185,7 @@ impl Bench {
                 "miss": verdict.err(),
                 "got": got,
                 "described_a_call": described,
+                "asked_again": retried,
                 "fate": fate_seen.map(|f| format!("{f:?}")),
                 "closing": closing,
                 "first_token_ms": o.stats.first_token_ms,
@@ -1184,13 +1221,17 @@ fn shape_named(name: &str) -> Result<Shape> {
         "raw" => Shape::RAW,
         "compact" => Shape {
             compact: true,
-            remind: false,
+            ..Shape::RAW
         },
         "remind" => Shape {
-            compact: false,
             remind: true,
+            ..Shape::RAW
         },
-        other => bail!("unknown shape {other}: agent, raw, compact or remind"),
+        "memo" => Shape {
+            memo: true,
+            ..Shape::RAW
+        },
+        other => bail!("unknown shape {other}: agent, raw, compact, remind or memo"),
     })
 }
 
@@ -1198,8 +1239,8 @@ fn shape_named(name: &str) -> Result<Shape> {
 fn conversation_table(fresh: &[Value], running: &[Value]) -> String {
     let mut s = String::from(
         "\n## Fresh conversation vs one running conversation\n\n\
-         | model | prompt | shape | fresh | running | no-tool turns with a call | described a call | running first token p50 | running turn p50 |\n\
-         |---|---|---|---|---|---|---|---|---|\n",
+         | model | prompt | shape | fresh | running | no-tool turns with a call | described a call | asked again fresh | running first token p50 | running turn p50 |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in running {
         let f = fresh
@@ -1218,8 +1259,12 @@ fn conversation_table(fresh: &[Value], running: &[Value]) -> String {
             .iter()
             .filter(|x| x["described_a_call"].as_bool() == Some(true))
             .count();
+        let again = results
+            .iter()
+            .filter(|x| x["asked_again"].as_bool() == Some(true))
+            .count();
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {}/{} ({:.0}%) | {called}/{} | {described} | {:.0} ms | {:.0} ms |\n",
+            "| {} | {} | {} | {} | {}/{} ({:.0}%) | {called}/{} | {described} | {again} | {:.0} ms | {:.0} ms |\n",
             r["model"].as_str().unwrap_or(""),
             r["prompt"].as_str().unwrap_or(""),
             r["shape"].as_str().unwrap_or(""),

@@ -197,23 +197,13 @@ impl AgentState {
     }
 
     /// The conversation this turn joins. A turn more than `conversation_idle_secs`
-    /// (default 30 minutes; 0 for the local model) after the last one, or the first
-    /// after the person asked
+    /// (default 30 minutes) after the last one, or the first after the person asked
     /// for a new conversation, starts a new one, so the model sees none of the
     /// earlier turns (they stay in history); a voice command half an hour later
     /// rarely continues the one before. After a restart the latest conversation on
     /// disk goes on if its last message is that recent.
     pub(crate) async fn conversation(&self) -> ConversationId {
-        let idle = Duration::from_secs(self.config.agent.conversation_idle_secs.unwrap_or(
-            // The 1.5B still stops calling tools in a running conversation (the
-            // ignored test `tests/conversation.rs`): each message alone until it
-            // does not.
-            if self.provider.name() == "local" {
-                0
-            } else {
-                DEFAULT_CONVERSATION_IDLE_SECS
-            },
-        ));
+        let idle = self.idle();
         let mut current = self.current.lock().await;
         // `last` is when the previous turn ended ([`AgentState::touch`]).
         let going_on = !current.fresh && current.last.is_some_and(|t| t.elapsed() < idle);
@@ -264,6 +254,26 @@ impl AgentState {
     pub(crate) async fn new_conversation(&self) {
         let _turn = self.turn_guard().await;
         self.current.lock().await.fresh = true;
+    }
+
+    /// The conversation the next turn will join, when it is one that goes on (not a
+    /// new one: the idle time is not 0 and the person did not ask for a new one).
+    pub(crate) async fn going_on(&self) -> Option<ConversationId> {
+        let idle = self.idle();
+        let current = self.current.lock().await;
+        if current.fresh || idle.is_zero() {
+            return None;
+        }
+        current.id
+    }
+
+    fn idle(&self) -> Duration {
+        Duration::from_secs(
+            self.config
+                .agent
+                .conversation_idle_secs
+                .unwrap_or(DEFAULT_CONVERSATION_IDLE_SECS),
+        )
     }
 
     /// A turn ended now: the idle time counts from here.

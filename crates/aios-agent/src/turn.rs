@@ -11,7 +11,7 @@ use aios_common::ipc::server::{ClientGone, ClientHandle};
 use aios_common::ipc::{
     ChatRequest, ErrorCode, ErrorReply, IpcMessage, StreamChunk, ToolCallEvent, ToolResultEvent,
 };
-use aios_common::types::{Role, ToolCall, TrustLevel};
+use aios_common::types::{Role, ToolCall, ToolResult, TrustLevel};
 use aios_memory::{ConversationId, StoredMessage};
 use futures::StreamExt;
 use tracing::{debug, warn};
@@ -62,6 +62,7 @@ impl TurnSink for ClientHandle {
 pub(crate) async fn run(state: &Arc<AgentState>, req: &ChatRequest, client: &impl TurnSink) {
     let result = turn(state, req, client).await;
     state.touch().await;
+    prewarm_next(state).await;
     match result {
         Ok(()) | Err(TurnError::Gone) => {}
         Err(TurnError::Llm(e)) => {
@@ -100,6 +101,13 @@ async fn turn(
     };
     let rounds = state.config().agent.max_tool_rounds.max(1);
     let mut failed: Vec<(ToolCall, String)> = Vec::new();
+    let shape = Shape::for_provider(provider.name());
+    let tool_names: Vec<String> = tools.iter().map(|t| t.name.clone()).collect();
+    // With the memo, a first reply that refuses, is empty or describes a call is
+    // asked again as a fresh conversation (the request alone), where the model acts.
+    let mut may_retry = shape.memo;
+    // The results of the latest tool round: the closing words are about them.
+    let mut last_results: Vec<(ToolResult, TrustLevel)> = Vec::new();
 
     for round in 0..rounds {
         let llm_req = LlmRequest {
@@ -112,11 +120,29 @@ async fn turn(
         let mut text = String::new();
         let mut calls = Vec::new();
         let mut malformed = Vec::new();
+        // While a retry may come, the first sentence is held back: a refusal or a
+        // description of a call must not reach the chat or the speaker.
+        let mut held = shape.memo.then(String::new);
+        let mut retry = false;
         while let Some(delta) = stream.next().await {
             match delta? {
                 StreamDelta::Text(t) => {
-                    client.send(chunk(req, &t, false))?;
                     text.push_str(&t);
+                    let Some(h) = held.as_mut() else {
+                        client.send(chunk(req, &t, false))?;
+                        continue;
+                    };
+                    h.push_str(&t);
+                    let remedy = may_retry || !last_results.is_empty();
+                    if remedy && context::needs_fresh_retry(h, &tool_names) {
+                        // Dropping the stream cancels the generation.
+                        retry = true;
+                        break;
+                    }
+                    if context::first_sentence_done(h) {
+                        client.send(chunk(req, h, false))?;
+                        held = None;
+                    }
                 }
                 StreamDelta::ToolCall(c) => calls.push(c),
                 StreamDelta::MalformedCall(e) => malformed.push(e),
@@ -125,6 +151,35 @@ async fn turn(
                     break;
                 }
             }
+        }
+        drop(stream);
+        let bad = calls.is_empty()
+            && malformed.is_empty()
+            && (retry || (held.is_some() && context::needs_fresh_retry(&text, &tool_names)));
+        if bad && !last_results.is_empty() {
+            // Closing words that refuse or say nothing after an action: the person
+            // hears what happened instead, in the agent's words.
+            debug!(reply = %text, "closing words replaced by the outcome");
+            let note = context::closing_for(&last_results);
+            return finish(state, conv, req, client, &note, true).await;
+        }
+        if bad && may_retry {
+            debug!(reply = %text, "asking again as a fresh conversation");
+            may_retry = false;
+            messages = context::messages(
+                state.system_prompt(),
+                &[StoredMessage::new(
+                    conv,
+                    Role::User,
+                    &req.content,
+                    TrustLevel::User,
+                )],
+                Shape::RAW,
+            );
+            continue;
+        }
+        if let Some(h) = held.take().filter(|h| !h.is_empty()) {
+            client.send(chunk(req, &h, false))?;
         }
         if calls.is_empty() && malformed.is_empty() {
             // The text has already streamed.
@@ -143,6 +198,7 @@ async fn turn(
         // Secrets (a Wi-Fi password) go to the tool only: history, the model's context
         // and the chat see them redacted.
         let shown: Vec<ToolCall> = calls.iter().map(|c| pipeline::shown(state, c)).collect();
+        last_results.clear();
         let mut reply = StoredMessage::new(conv, Role::Assistant, &text, TrustLevel::System);
         reply.tool_calls = shown.clone();
         state.remember(reply).await;
@@ -167,6 +223,7 @@ async fn turn(
                 return Err(TurnError::Gone);
             };
             let result = outcome.result;
+            last_results.push((result.clone(), outcome.trust));
             if result.is_error {
                 failed.push((call.clone(), result.content.clone()));
             }
@@ -272,6 +329,32 @@ async fn context(state: &AgentState, conv: ConversationId) -> (Vec<LlmMessage>, 
         taint.add(m.trust, source);
     }
     (messages, taint)
+}
+
+/// After a turn, with the memo shape: the worker decodes what the next request
+/// starts with (system prompt and memo) while the person is silent, so that request
+/// prefills only its own words.
+async fn prewarm_next(state: &AgentState) {
+    let provider = state.provider();
+    let shape = Shape::for_provider(provider.name());
+    if !shape.memo {
+        return;
+    }
+    let Some(conv) = state.going_on().await else {
+        return;
+    };
+    let history = state.recent(conv, HISTORY_WINDOW).await;
+    let cfg = state.config();
+    let fitted = context::fit(
+        &history,
+        cfg.local.context_tokens as usize,
+        state.system_prompt(),
+        state.tool_definitions().len(),
+        cfg.provider.max_tokens,
+        shape,
+    );
+    let next = context::prefix(state.system_prompt(), fitted);
+    provider.prewarm(&next, state.tool_definitions()).await;
 }
 
 fn chunk(req: &ChatRequest, delta: &str, done: bool) -> IpcMessage {

@@ -1,7 +1,12 @@
 //! The local brain in a running conversation: one person saying one thing after
 //! another, some of it denied at the prompt or failing, through the real agent and
-//! the real worker with the default model. Before the context was shaped
-//! (`aios_agent::context`), the 1.5B stopped calling tools after the first denials.
+//! the real worker with the default model (1.5B, greedy).
+//!
+//! With the history replayed as messages (main before the memo), this failed at the
+//! third command: after "turn the volume down to 20" was denied the model closed
+//! with "I'm sorry, but I can't assist with that." and answered "set the screen
+//! brightness to 40" with nothing. With a memo line for a failed turn it failed
+//! at the last one ("what does the file /etc/hostname say" answered from memory).
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -51,19 +56,14 @@ fn called<'a>(s: &'a Said, tool: &str) -> &'a ToolCall {
         .unwrap_or_else(|| panic!("expected a {tool} call, got {:?} / {:?}", s.calls, s.reply))
 }
 
-// Ignored: it fails today, and is the acceptance test of the issue "the brain in a
-// running conversation". Measured (debug agent, 1.5B, greedy): after "turn the
-// volume down to 20" is denied at the prompt (no terminal) the model closes with
-// "I'm sorry, but I can't assist with that." and answers "set the screen brightness
-// to 40" with an empty reply (0 tokens), with the raw history and with compacted
-// turns alike. Greedy output also depends on the temp home path in the prompt, so a
-// run in another directory can pass a step this one fails.
-// Run: cargo nextest run -p aios-agent --test conversation --run-ignored all
 #[test]
-#[ignore = "the 1.5B stops acting after a denial in a running conversation (issue: the brain in a running conversation)"]
 fn after_two_denials_and_a_failure_the_next_commands_still_call_tools() {
     let env = Env::new();
-    let home = env.dir.path().join("home");
+    // A fixed home: it is in the system prompt, and greedy decoding follows every
+    // token of it, so a random temp path would make each run a different prompt.
+    // (The test runs alone: its test group has one thread.)
+    let home = std::path::PathBuf::from("/tmp/aios-conversation-test/home");
+    let _ = std::fs::remove_dir_all(home.parent().expect("parent"));
     for d in ["Documents", "Desktop"] {
         std::fs::create_dir_all(home.join(d)).expect("mkdir");
     }
@@ -76,6 +76,7 @@ fn after_two_denials_and_a_failure_the_next_commands_still_call_tools() {
     let mut agent = Agent(
         log.clone(),
         env.cmd(env!("CARGO_BIN_EXE_aios-agent"))
+            .env("HOME", &home)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()

@@ -22,9 +22,8 @@
 //! confirm_timeout_secs = 60
 //! max_tool_rounds = 8
 //! keep_history = true     # conversation history in $XDG_DATA_HOME/aios/memory.db
-//! # conversation_idle_secs = 1800  # a message after this long starts a new conversation;
-//!                         # unset: 0 (each message alone) for local, 1800 otherwise;
-//!                         # `aios new` or `/new` in `aios chat` starts one at once
+//! conversation_idle_secs = 1800  # a message after this long starts a new conversation
+//!                         # (`aios new` or `/new` in `aios chat` starts one at once)
 //! system_prompt = ""       # empty = the system_prompt.txt installed with AIOS
 //!
 //! [tools]
@@ -312,9 +311,7 @@ pub struct AgentSection {
     pub keep_history: bool,
     /// A message this many seconds after the previous turn starts a new
     /// conversation: the model sees none of the earlier turns (history keeps them).
-    /// 0: every message stands alone. `None`: 0 for the local model, which stops
-    /// calling tools in a running conversation (README, "Conversations"), 1800 (30
-    /// minutes) for the others.
+    /// 0: every message stands alone. `None`: 1800 (30 minutes).
     pub conversation_idle_secs: Option<u64>,
     /// System prompt file; `None` means the `system_prompt.txt` installed with AIOS.
     #[serde(skip_serializing_if = "Option::is_none")]

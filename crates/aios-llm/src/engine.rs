@@ -286,7 +286,10 @@ impl Engine<'_> {
         let prompt = self.render(messages, tools, false)?;
         let tokens = self.tokenize(&prompt);
         let started = Instant::now();
-        if self.load_prefix(&tokens) {
+        // Only the system prompt alone is kept on disk: it is the same at every
+        // start. A longer prefix (the agent's note of earlier turns) changes each turn.
+        let keep = messages.len() == 1;
+        if keep && self.load_prefix(&tokens) {
             info!(
                 tokens = tokens.len(),
                 ms = started.elapsed().as_millis() as u64,
@@ -305,7 +308,7 @@ impl Engine<'_> {
                 total,
             });
         })?;
-        if prefilled > 0 {
+        if keep && prefilled > 0 {
             self.save_prefix();
         }
         Ok(WorkerEvent::Warmed {

@@ -35,13 +35,50 @@ pub fn system_with_tools(system: &str, tools: &[ToolSpec]) -> String {
     out
 }
 
-/// `(role, content)` pairs for the chat template: tools folded into the system
-/// message, calls and results written as Qwen writes them.
+/// JSON the way Qwen's template and the model write it (Python's `json.dumps`:
+/// `", "` and `": "`). A call written back in another spelling than the model's own
+/// is text it has not seen: the KV cache stops matching at the call and, measured,
+/// the 1.5B then closed turns with nothing or with "I can't assist with that".
+pub fn spaced(v: &serde_json::Value) -> String {
+    struct Spaced;
+    impl serde_json::ser::Formatter for Spaced {
+        fn begin_array_value<W: ?Sized + std::io::Write>(
+            &mut self,
+            w: &mut W,
+            first: bool,
+        ) -> std::io::Result<()> {
+            if first { Ok(()) } else { w.write_all(b", ") }
+        }
+        fn begin_object_key<W: ?Sized + std::io::Write>(
+            &mut self,
+            w: &mut W,
+            first: bool,
+        ) -> std::io::Result<()> {
+            if first { Ok(()) } else { w.write_all(b", ") }
+        }
+        fn begin_object_value<W: ?Sized + std::io::Write>(
+            &mut self,
+            w: &mut W,
+        ) -> std::io::Result<()> {
+            w.write_all(b": ")
+        }
+    }
+    let mut out = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, Spaced);
+    // Serializing a Value into a Vec cannot fail.
+    let _ = serde::Serialize::serialize(v, &mut ser);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// `(role, content)` pairs for the chat template: tools folded into the first system
+/// message (a later one, such as the agent's note of earlier turns, is plain),
+/// calls and results written as Qwen writes them.
 pub fn template_messages(messages: &[Message], tools: &[ToolSpec]) -> Vec<(&'static str, String)> {
     let mut out: Vec<(&'static str, String)> = Vec::with_capacity(messages.len());
-    for m in messages {
+    for (i, m) in messages.iter().enumerate() {
         match m.role {
-            Role::System => out.push(("system", system_with_tools(&m.content, tools))),
+            Role::System if i == 0 => out.push(("system", system_with_tools(&m.content, tools))),
+            Role::System => out.push(("system", m.content.clone())),
             Role::User => out.push(("user", m.content.clone())),
             Role::Assistant => {
                 let mut text = m.content.clone();
@@ -50,7 +87,7 @@ pub fn template_messages(messages: &[Message], tools: &[ToolSpec]) -> Vec<(&'sta
                         text.push('\n');
                     }
                     let call = serde_json::json!({"name": c.name, "arguments": c.arguments});
-                    text.push_str(&format!("<tool_call>\n{call}\n</tool_call>"));
+                    text.push_str(&format!("<tool_call>\n{}\n</tool_call>", spaced(&call)));
                 }
                 out.push(("assistant", text));
             }
@@ -82,6 +119,34 @@ mod tests {
             content: content.into(),
             tool_calls: vec![],
         }
+    }
+
+    #[test]
+    fn calls_are_written_back_as_the_model_writes_them() {
+        let v = json!({"name": "file_list", "arguments": {"path": "/a, b: c", "n": [1, 2]}});
+        assert_eq!(
+            spaced(&v),
+            r#"{"name": "file_list", "arguments": {"path": "/a, b: c", "n": [1, 2]}}"#
+        );
+    }
+
+    #[test]
+    fn only_the_first_system_message_lists_the_tools() {
+        let tools = [ToolSpec {
+            name: "volume".into(),
+            description: "Set the volume".into(),
+            parameters: json!({"type": "object"}),
+        }];
+        let out = template_messages(
+            &[
+                msg(Role::System, "Be brief."),
+                msg(Role::System, "Earlier: nothing."),
+                msg(Role::User, "hi"),
+            ],
+            &tools,
+        );
+        assert!(out[0].1.contains("<tools>"));
+        assert_eq!(out[1], ("system", "Earlier: nothing.".to_owned()));
     }
 
     #[test]
@@ -122,7 +187,7 @@ mod tests {
             m[2],
             (
                 "assistant",
-                "<tool_call>\n{\"name\":\"volume\",\"arguments\":{\"level\":30}}\n</tool_call>"
+                "<tool_call>\n{\"name\": \"volume\", \"arguments\": {\"level\": 30}}\n</tool_call>"
                     .to_owned()
             )
         );

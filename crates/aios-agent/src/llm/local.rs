@@ -71,6 +71,9 @@ struct Job {
     id: u64,
     request: WorkerRequest,
     events: mpsc::Sender<Result<WorkerEvent, LlmError>>,
+    /// A `warm` the agent asked for between turns: it ends with `warmed`, and nobody
+    /// waits for it (so it is never cancelled).
+    warm: bool,
 }
 
 /// The local model, served by a supervised `aios-llm` worker.
@@ -129,6 +132,7 @@ impl LlmProvider for LocalProvider {
                 id,
                 request,
                 events: tx,
+                warm: false,
             })
             .await
             .map_err(|_| LlmError::Worker {
@@ -147,6 +151,23 @@ impl LlmProvider for LocalProvider {
 
     fn supports_tools(&self) -> bool {
         true
+    }
+
+    async fn prewarm(&self, messages: &[LlmMessage], tools: &[ToolDefinition]) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, _) = mpsc::channel(1);
+        let request = WorkerRequest::Warm {
+            messages: messages.iter().map(to_worker_message).collect(),
+            tools: tools.iter().map(to_tool_spec).collect(),
+        };
+        // Queued behind any running request; a full queue means the person is
+        // already asking again, and that request decodes what it needs itself.
+        let _ = self.jobs.try_send(Job {
+            id,
+            request,
+            events: tx,
+            warm: true,
+        });
     }
 
     fn name(&self) -> &str {
@@ -311,6 +332,9 @@ struct Worker {
     child: Child,
     stdin: ChildStdin,
     lines: Lines<BufReader<ChildStdout>>,
+    /// The system prompt sent at start is still being decoded: the next `warmed`
+    /// is its.
+    warming: bool,
 }
 
 impl Worker {
@@ -344,6 +368,7 @@ impl Worker {
             child,
             stdin,
             lines: BufReader::new(stdout).lines(),
+            warming: false,
         };
         match w.read().await {
             Some(WorkerEvent::Ready {
@@ -374,6 +399,7 @@ impl Worker {
                 tools: tools.iter().map(to_tool_spec).collect(),
             };
             w.write(&warm).await?;
+            w.warming = true;
         }
         Ok(w)
     }
@@ -464,7 +490,7 @@ async fn supervise(spec: WorkerSpec, mut jobs: mpsc::Receiver<Job>, restarts: Ar
         let alive = loop {
             let ev = tokio::select! {
                 ev = w.read() => ev,
-                () = job.events.closed(), if !cancelled => {
+                () = job.events.closed(), if !cancelled && !job.warm => {
                     cancelled = true;
                     let _ = w.write(&WorkerRequest::Cancel { id: job.id }).await;
                     continue;
@@ -482,6 +508,13 @@ async fn supervise(spec: WorkerSpec, mut jobs: mpsc::Receiver<Job>, restarts: Ar
                         .await;
                     break false;
                 }
+                // A warm the agent asked for that failed: the next request decodes.
+                Some(WorkerEvent::Error {
+                    id: None, message, ..
+                }) if job.warm && !w.warming => {
+                    debug!("prewarm failed: {message}");
+                    break true;
+                }
                 Some(ev @ (WorkerEvent::Done { .. } | WorkerEvent::Error { id: Some(_), .. })) => {
                     let _ = job.events.send(Ok(ev)).await;
                     break true;
@@ -496,10 +529,19 @@ async fn supervise(spec: WorkerSpec, mut jobs: mpsc::Receiver<Job>, restarts: Ar
                 }
                 Some(WorkerEvent::Warmed {
                     prefix_tokens,
+                    prefill_tokens,
                     prefill_ms,
-                    ..
                 }) => {
-                    info!(prefix_tokens, prefill_ms, "system prompt cached");
+                    if w.warming {
+                        w.warming = false;
+                        info!(prefix_tokens, prefill_ms, "system prompt cached");
+                    } else if job.warm {
+                        debug!(
+                            prefix_tokens,
+                            prefill_tokens, prefill_ms, "next prefix decoded"
+                        );
+                        break true;
+                    }
                 }
                 Some(other) => debug!(?other, "worker event"),
             }

@@ -227,6 +227,11 @@ pub trait LlmProvider: Send + Sync {
     /// Whether the provider accepts tool definitions.
     fn supports_tools(&self) -> bool;
 
+    /// Between turns: what the next request will start with, so a provider that
+    /// keeps a prompt cache (the local worker) can decode it while the person is
+    /// silent. Returns at once; the default does nothing.
+    async fn prewarm(&self, _messages: &[LlmMessage], _tools: &[ToolDefinition]) {}
+
     /// Name for status output and error messages (`local`, `openai`, ...).
     fn name(&self) -> &str;
 

@@ -248,7 +248,7 @@ fn user_turns(server: &Server) -> Vec<Vec<String>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_turn_after_the_idle_time_starts_a_new_conversation() {
-    // A cloud provider's default (300 s): the second question comes with the first.
+    // A conversation that goes on (300 s): the second question comes with the first.
     let server = Server::start(vec![text_stream("Hello."), text_stream("It was hi.")]).await;
     let agent = Agent::start(&server.base, 8).await;
     agent.ask("hi").await.0.expect("reply");
@@ -259,7 +259,7 @@ async fn a_turn_after_the_idle_time_starts_a_new_conversation() {
     );
     drop(agent);
 
-    // 0 (the local model's default): every message stands alone.
+    // 0: every message stands alone.
     let server = Server::start(vec![text_stream("Hello."), text_stream("I can't tell.")]).await;
     let agent = Agent::start_with(&server.base, 8, Some(0)).await;
     agent.ask("hi").await.0.expect("reply");
