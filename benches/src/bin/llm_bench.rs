@@ -1076,14 +1076,15 @@ impl Bench {
                 w.ask_messages(messages, &self.tools, max)
             };
             let mut o = ask(&mut w, &history, max_tokens)?;
-            // As the agent does with the memo: a first reply that refuses, is empty
-            // or describes a call is asked again as a fresh conversation.
+            // As the agent does with the memo: a first reply with no call is asked
+            // again as a fresh conversation.
             let mut retried = false;
             let described = o.calls.is_empty() && context::describes_a_call(&o.text, &tool_names);
+            let memo_present = context::memo(&history[..history.len() - 1]).is_some();
             if shape.memo
                 && o.calls.is_empty()
                 && o.call_errors.is_empty()
-                && context::needs_fresh_retry(&o.text, &tool_names)
+                && (memo_present || context::needs_fresh_retry(&o.text, &tool_names))
             {
                 let again = w.ask(&prompt.text, &item.say, &self.tools, max_tokens)?;
                 retried = true;

@@ -366,6 +366,12 @@ fn memo_line(turn: &[StoredMessage]) -> String {
                     "you called {call}; it returned {} characters of content",
                     r.content.chars().count()
                 ),
+                // The time, battery, disk and memory change by the minute: a line
+                // of them invited answers from the memo ("what day is it" answered
+                // without asking again) and made every prompt after it differ.
+                Some(_) if c.name == "system_info" => {
+                    format!("you called {call}; it reported the system state at that moment")
+                }
                 Some(r) => format!(
                     "you called {call}; it returned: {}",
                     cut(first_line(&r.content), 80)

@@ -103,8 +103,9 @@ async fn turn(
     let mut failed: Vec<(ToolCall, String)> = Vec::new();
     let shape = Shape::for_provider(provider.name());
     let tool_names: Vec<String> = tools.iter().map(|t| t.name.clone()).collect();
-    // With the memo, a first reply that refuses, is empty or describes a call is
-    // asked again as a fresh conversation (the request alone), where the model acts.
+    // With the memo, a first reply that makes no call (words, a refusal, nothing,
+    // a described call) is asked again as a fresh conversation (the request alone),
+    // where the model acts.
     let mut may_retry = shape.memo;
     // The results of the latest tool round: the closing words are about them.
     let mut last_results: Vec<(ToolResult, TrustLevel)> = Vec::new();
@@ -134,7 +135,13 @@ async fn turn(
                     };
                     h.push_str(&t);
                     let remedy = may_retry || !last_results.is_empty();
-                    if remedy && context::needs_fresh_retry(h, &tool_names) {
+                    // With a memo, a first reply in words is not trusted either: the
+                    // 1.5B answered "what does the file /etc/hostname say" from
+                    // memory there and called file_read when asked fresh. Words
+                    // come from the fresh conversation, calls from either.
+                    let words_over_memo =
+                        may_retry && last_results.is_empty() && has_memo(&messages);
+                    if words_over_memo || (remedy && context::needs_fresh_retry(h, &tool_names)) {
                         // Dropping the stream cancels the generation.
                         retry = true;
                         break;
@@ -355,6 +362,11 @@ async fn prewarm_next(state: &AgentState) {
     );
     let next = context::prefix(state.system_prompt(), fitted);
     provider.prewarm(&next, state.tool_definitions()).await;
+}
+
+/// Whether the context holds a memo of earlier turns (a second system message).
+fn has_memo(messages: &[LlmMessage]) -> bool {
+    matches!(messages.get(1), Some(LlmMessage::System { .. }))
 }
 
 fn chunk(req: &ChatRequest, delta: &str, done: bool) -> IpcMessage {
