@@ -28,7 +28,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aios_agent::context::{self, Shape};
-use aios_agent::llm::LlmMessage;
+use aios_agent::llm::local::to_worker_message;
 use aios_common::types::{Role as HRole, ToolCall, TrustLevel};
 use aios_llm::{
     CallSpec, Message, Role, Sampling, Stats, Stop, ToolSpec, WorkerEvent, WorkerRequest,
@@ -991,38 +991,6 @@ fn ran_result(call: &CallSpec) -> String {
     }
 }
 
-fn to_worker(m: &LlmMessage) -> Message {
-    match m {
-        LlmMessage::System { content } => message(Role::System, content),
-        LlmMessage::User { content } => message(Role::User, content),
-        LlmMessage::Assistant {
-            content,
-            tool_calls,
-        } => Message {
-            role: Role::Assistant,
-            content: content.clone(),
-            tool_calls: tool_calls
-                .iter()
-                .map(|c| CallSpec {
-                    name: c.name.clone(),
-                    arguments: c.arguments.clone(),
-                })
-                .collect(),
-        },
-        // As the agent's local provider renders a tool result.
-        LlmMessage::Tool {
-            content, is_error, ..
-        } => message(
-            Role::Tool,
-            &if *is_error {
-                format!("Error: {content}")
-            } else {
-                content.clone()
-            },
-        ),
-    }
-}
-
 impl Bench {
     /// Scores `items` said one after another in one conversation, with the context
     /// the agent builds ([`aios_agent::context`]) and the outcomes of [`fate`] in
@@ -1071,7 +1039,7 @@ impl Bench {
                 );
                 let messages: Vec<Message> = context::messages(&prompt.text, fitted, shape)
                     .iter()
-                    .map(to_worker)
+                    .map(to_worker_message)
                     .collect();
                 w.ask_messages(messages, &self.tools, max)
             };
@@ -1157,7 +1125,7 @@ impl Bench {
             if shape.memo {
                 let next: Vec<Message> = context::prefix(&prompt.text, &history)
                     .iter()
-                    .map(to_worker)
+                    .map(to_worker_message)
                     .collect();
                 w.warm_messages(next, &self.tools)?;
             }

@@ -283,7 +283,9 @@ fn worker_error(code: WorkerErrorCode, message: String) -> LlmError {
     }
 }
 
-fn to_worker_message(m: &LlmMessage) -> Message {
+/// A provider message as the worker protocol carries it (a tool error's text starts
+/// with "Error: "). `llm_bench` renders its conversations with it too.
+pub fn to_worker_message(m: &LlmMessage) -> Message {
     let (role, content, tool_calls) = match m {
         LlmMessage::System { content } => (Role::System, content.clone(), vec![]),
         LlmMessage::User { content } => (Role::User, content.clone(), vec![]),
