@@ -240,6 +240,7 @@ fn main() -> Result<()> {
         worker_bin,
         threads: args.threads,
         tools,
+        registry: aios_mcp::tools::builtin(),
     };
     let load_at_start = loadavg();
     let busy = cpu_busy(Duration::from_secs(1));
@@ -747,6 +748,8 @@ struct Bench {
     worker_bin: PathBuf,
     threads: u32,
     tools: Vec<ToolSpec>,
+    /// The built-in tools: their spoken closings are the agent's.
+    registry: aios_mcp::ToolRegistry,
 }
 
 impl Bench {
@@ -966,7 +969,8 @@ fn fate(n: usize) -> Fate {
     }
 }
 
-/// What a tool returns when it ran: short, like the real tools' output.
+/// What a tool returns when it ran, in the real tools' formats (the agent's spoken
+/// closings read them).
 fn ran_result(call: &CallSpec) -> String {
     let arg = |k: &str| {
         call.arguments
@@ -975,18 +979,18 @@ fn ran_result(call: &CallSpec) -> String {
             .unwrap_or_default()
     };
     match call.name.as_str() {
-        "volume" => format!("Volume is now {}%.", arg("level")),
-        "brightness" => format!("Brightness is now {}%.", arg("level")),
-        "system_info" => "Local time: Saturday 5 December 2026, 12:30\nCPU: 4 cores, 7% busy\nMemory: 3.1 GiB of 7.7 GiB used\nDisk /: 41 GiB free of 98 GiB\nBattery: 76%, discharging\nUptime: 3 h 12 min".into(),
-        "file_list" => format!("{}:\nnotes.txt (1.2 kB)\nreport.pdf (88 kB)\nphotos/ (folder)", arg("path")),
+        "volume" => format!("Volume set to {}% (PipeWire reports \"Volume: 0.30\")", arg("level")),
+        "brightness" => format!("Brightness set to {}% (30 of 100 on intel_backlight)", arg("level")),
+        "system_info" => "Local time: Saturday 5 December 2026, 12:30\nCPU: 4 cores, load average 0.31 (1 min)\nMemory: 3.1 GiB of 7.7 GiB free\nDisk (/home/ada): 41.0 GiB of 98.0 GiB free\nUptime: 3h 12m\nBattery: 76% (discharging)".into(),
+        "file_list" => format!("{} (3 entries):\nphotos/\nnotes.txt (1200 bytes)\nreport.pdf (88000 bytes)", arg("path")),
         "file_read" => "Milk, eggs, bread. Call the bank on Tuesday.".into(),
-        "file_search" => format!("{}/found-it.txt", arg("path")),
-        "file_write" => format!("Wrote {} bytes to {}.", arg("content").len(), arg("path")),
-        "file_delete" => format!("Deleted {}.", arg("path")),
-        "wifi_list" => "HomeNet: signal 82%, secured\nCoffeeShop: signal 60%, open".into(),
-        "wifi_connect" => format!("Connected to {}.", arg("ssid")),
+        "file_search" => format!("1 matches:\n{}/found-it.txt", arg("path")),
+        "file_write" => format!("Created {} ({} bytes)", arg("path"), arg("content").len()),
+        "file_delete" => format!("Deleted {}", arg("path")),
+        "wifi_list" => "2 networks:\nHomeNet (82%, password)\nCoffeeShop (60%, open)".into(),
+        "wifi_connect" => format!("Connected to \"{}\"", arg("ssid")),
         "shell_exec" => "exit status 0\nok".into(),
-        "open_url" => format!("Opened {} in the browser.", arg("url")),
+        "open_url" => format!("Opened {}", arg("url")),
         other => format!("{other} done."),
     }
 }
@@ -1101,10 +1105,37 @@ impl Bench {
                     t.tool_name = Some(call.name.clone());
                     t.is_error = is_error;
                     history.push(t);
-                    // The model tells the person how it went, as in the agent.
-                    let c = ask(&mut w, &history, CLOSING_MAX_TOKENS)?;
-                    total += c.total_ms;
-                    closing = c.text.trim().to_owned();
+                    // How it went, as the agent says it: in AIOS's words where the
+                    // agent has them, else the model's.
+                    let trust = match self.registry.get(&call.name) {
+                        Some(t) if t.output_is_content() => TrustLevel::WebContent,
+                        _ => TrustLevel::System,
+                    };
+                    let result = aios_common::types::ToolResult {
+                        call_id: String::new(),
+                        content: content.clone(),
+                        is_error,
+                    };
+                    let said = shape
+                        .memo
+                        .then(|| {
+                            context::spoken_for(
+                                &self.registry,
+                                &item.say,
+                                &call.name,
+                                &result,
+                                trust,
+                            )
+                        })
+                        .flatten();
+                    closing = match said {
+                        Some(said) => said,
+                        None => {
+                            let c = ask(&mut w, &history, CLOSING_MAX_TOKENS)?;
+                            total += c.total_ms;
+                            c.text.trim().to_owned()
+                        }
+                    };
                     history.push(StoredMessage::new(
                         conv,
                         HRole::Assistant,

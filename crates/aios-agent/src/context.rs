@@ -67,17 +67,20 @@ pub const NOT_DONE: &str = "Okay, that was not done.";
 /// Longest result line a compacted turn keeps.
 const RESULT_LINE_CHARS: usize = 120;
 
+/// How the result of a declined action starts.
+const DECLINED_HEAD: &str = "The person declined";
+
 /// The tool result of an action the person declined at the prompt (or that timed out
 /// unanswered); `why` is what the prompt reported.
 pub fn declined(why: &str) -> String {
     format!(
-        "The person declined this action ({why}); nothing was done. Only this action was declined: handle the next request normally."
+        "{DECLINED_HEAD} this action ({why}); nothing was done. Only this action was declined: handle the next request normally."
     )
 }
 
 /// How an error result of a turn that is over reads: it concerned that action only.
 pub fn settled(error: &str) -> String {
-    if error.starts_with("The person declined") {
+    if error.starts_with(DECLINED_HEAD) {
         return error.to_owned();
     }
     format!("{error} (This concerned only that action; handle the next request normally.)")
@@ -164,7 +167,7 @@ pub fn closing_for(results: &[(ToolResult, TrustLevel)]) -> String {
         .iter()
         .map(|(r, trust)| {
             let line = first_line(&r.content);
-            if r.is_error && r.content.starts_with("The person declined") {
+            if r.is_error && r.content.starts_with(DECLINED_HEAD) {
                 "Okay, I didn't do that.".to_owned()
             } else if r.is_error {
                 format!(
@@ -180,6 +183,31 @@ pub fn closing_for(results: &[(ToolResult, TrustLevel)]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// What AIOS says after one call instead of asking the model, or `None` when the
+/// model must: a declined action, a result the tool can say itself
+/// ([`aios_mcp::Tool::spoken`]: a listing, a search, a short file, the part of the
+/// system report asked about), or a short result AIOS wrote (`volume`, `file_write`:
+/// output that is not outside content). Failures go to the model, which can
+/// explain them or try another way.
+pub fn spoken_for(
+    tools: &aios_mcp::ToolRegistry,
+    request: &str,
+    name: &str,
+    result: &ToolResult,
+    trust: TrustLevel,
+) -> Option<String> {
+    if result.is_error {
+        return result
+            .content
+            .starts_with(DECLINED_HEAD)
+            .then(|| "Okay, I didn't do that.".to_owned());
+    }
+    tools
+        .get(name)
+        .and_then(|t| t.spoken(request, &result.content))
+        .or_else(|| (trust == TrustLevel::System).then(|| closing_for(&[(result.clone(), trust)])))
 }
 
 /// Whether `text` holds a whole first sentence (or enough to judge it by).
@@ -353,7 +381,7 @@ fn memo_line(turn: &[StoredMessage]) -> String {
             let call = format!("{} {}", c.name, cut(&args.to_string(), 80));
             parts.push(match result {
                 None => format!("you called {call}; it did not finish"),
-                Some(r) if r.is_error && r.content.starts_with("The person declined") => {
+                Some(r) if r.is_error && r.content.starts_with(DECLINED_HEAD) => {
                     format!("you called {call}; the person declined it, so it was not done")
                 }
                 Some(r) if r.is_error => {

@@ -213,6 +213,12 @@ async fn turn(
             content: text,
             tool_calls: shown.clone(),
         });
+        // What AIOS says itself about each call of this round (see
+        // `context::spoken_for`). With the local model, a round where it can say all
+        // of them ends here: another model round (prefill the result, write a
+        // sentence) takes about 3 s on 2 cores, and the 1.5B rarely chains calls.
+        // Cloud models do chain (search, then read), so they keep their round.
+        let mut spoken: Vec<Option<String>> = Vec::new();
         for (call, shown) in calls.into_iter().zip(shown) {
             client.send(IpcMessage::ToolCall(ToolCallEvent {
                 request_id: req.request_id,
@@ -230,6 +236,13 @@ async fn turn(
                 return Err(TurnError::Gone);
             };
             let result = outcome.result;
+            spoken.push(context::spoken_for(
+                state.tools().registry(),
+                &req.content,
+                &call.name,
+                &result,
+                outcome.trust,
+            ));
             last_results.push((result.clone(), outcome.trust));
             if result.is_error {
                 failed.push((call.clone(), result.content.clone()));
@@ -252,6 +265,10 @@ async fn turn(
                 content: result.content,
                 is_error: result.is_error,
             });
+        }
+        if malformed.is_empty() && shape.memo && spoken.iter().all(Option::is_some) {
+            let said: Vec<String> = spoken.into_iter().flatten().collect();
+            return finish(state, conv, req, client, &said.join(" "), true).await;
         }
         if !malformed.is_empty() {
             let note = format!(

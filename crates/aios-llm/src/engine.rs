@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
+use aios_llm::grammar;
 use aios_llm::prompt::template_messages;
 use aios_llm::toolcall::{may_be_call, parse_reply, streamable_prefix};
 use aios_llm::{
@@ -20,6 +21,8 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::token::data::LlamaTokenData;
+use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use tracing::{debug, info, warn};
 
 use crate::Out;
@@ -425,6 +428,10 @@ impl Engine<'_> {
                 LlamaSampler::dist(sampling.seed),
             ])
         };
+        // Built when a reply opens a call: from there on, only a well-formed call to
+        // one of `tools` can be decoded (see `aios_llm::grammar`).
+        let call_rules = grammar::call_grammar(tools);
+        let mut call_grammar: Option<LlamaSampler> = None;
         let vocab = self.model.vocab();
         let mut bytes: Vec<u8> = Vec::new();
         let mut shown = 0usize; // bytes of text already sent as deltas
@@ -435,7 +442,15 @@ impl Engine<'_> {
         let mut stop = Stop::MaxTokens;
         let mut batch = LlamaBatch::new(1, 1);
         for _ in 0..max_tokens {
-            let token = sampler.sample(&self.ctx, -1);
+            let mut token = sampler.sample(&self.ctx, -1);
+            if let Some(g) = call_grammar.as_mut() {
+                token = self.constrained(g, token);
+                // The end token is only allowed once the call is complete, and
+                // llama.cpp aborts on accepting a token its grammar cannot take.
+                if !vocab.is_eog(token) {
+                    g.accept(token);
+                }
+            }
             sampler.accept(token);
             if generated == 0 {
                 first_token_ms = received.elapsed().as_secs_f64() * 1000.0;
@@ -449,6 +464,15 @@ impl Engine<'_> {
             let text = valid_utf8(&bytes);
             if !holding && may_be_call(text) {
                 holding = true;
+            }
+            if call_grammar.is_none()
+                && let Some(rules) = call_rules.as_deref()
+                && text.ends_with(grammar::TRIGGER)
+            {
+                match LlamaSampler::grammar(self.model, rules, "root") {
+                    Ok(g) => call_grammar = Some(g),
+                    Err(e) => warn!("the call grammar was refused, decoding freely: {e}"),
+                }
             }
             if !holding {
                 let upto = streamable_prefix(text);
@@ -509,6 +533,27 @@ impl Engine<'_> {
             call_errors: parsed.errors,
         });
         Ok(())
+    }
+
+    /// `proposed` if `grammar` allows it, else the likeliest token it allows. The
+    /// check of one token comes first: applying a grammar to all 151k candidates
+    /// costs milliseconds, and the model mostly proposes an allowed token anyway.
+    fn constrained(&self, grammar: &mut LlamaSampler, proposed: LlamaToken) -> LlamaToken {
+        let logits = self.ctx.get_logits_ith(-1);
+        let logit = usize::try_from(proposed.0)
+            .ok()
+            .and_then(|i| logits.get(i).copied())
+            .unwrap_or(0.0);
+        let mut one =
+            LlamaTokenDataArray::new(vec![LlamaTokenData::new(proposed, logit, 0.0)], false);
+        one.apply_sampler(grammar);
+        if one.data.first().is_some_and(|d| d.logit().is_finite()) {
+            return proposed;
+        }
+        let mut all = self.ctx.token_data_array_ith(-1);
+        all.apply_sampler(grammar);
+        all.apply_sampler(&mut LlamaSampler::greedy());
+        all.selected_token().unwrap_or(proposed)
     }
 
     /// Looks for a `cancel` of `id` without blocking; other requests wait their turn.

@@ -34,6 +34,7 @@
 //!    [`WorkerErrorCode`]; the worker keeps serving. End of stdin makes it exit, so it
 //!    never outlives the agent.
 
+pub mod grammar;
 pub mod prompt;
 pub mod protocol;
 pub mod toolcall;

@@ -9,11 +9,16 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::tool::{Tool, ToolContext, ToolError, definition_for, parse_args};
+use crate::tools::spoken::{base, count, series};
 
 /// Most files `file_search` reports.
 const SEARCH_LIMIT: usize = 50;
 /// Most entries `file_search` looks at, so a search of `/` ends.
 const SEARCH_VISIT_LIMIT: usize = 20_000;
+/// Longest file text read out as it is after `file_read` (characters).
+const SPOKEN_READ_MAX: usize = 200;
+/// Most names read out after a listing or a search.
+const SPOKEN_NAMES: usize = 5;
 /// Files larger than this are not opened by `file_search` for their text.
 const SEARCH_TEXT_MAX: u64 = 1 << 20;
 
@@ -64,6 +69,16 @@ impl Tool for FileRead {
     }
     fn describe(&self, args: &Value) -> String {
         format!("Read {}", args["path"].as_str().unwrap_or("?"))
+    }
+    fn spoken(&self, _request: &str, output: &str) -> Option<String> {
+        // A short text is read out as it is; a longer one needs the model to say
+        // what the person wants to know from it.
+        let text = output.split_whitespace().collect::<Vec<_>>().join(" ");
+        if text.is_empty() {
+            return Some("The file is empty.".into());
+        }
+        (text.chars().count() <= SPOKEN_READ_MAX && !output.contains("\n[output cut"))
+            .then(|| format!("It says: {text}"))
     }
     async fn execute(&self, args: Value, ctx: &ToolContext) -> Result<String, ToolError> {
         let a: PathArgs = parse_args("file_read", args)?;
@@ -143,6 +158,28 @@ impl Tool for FileList {
     fn describe(&self, args: &Value) -> String {
         format!("List {}", args["path"].as_str().unwrap_or("?"))
     }
+    fn spoken(&self, _request: &str, output: &str) -> Option<String> {
+        if let Some(path) = output.strip_suffix(" is empty") {
+            return Some(format!("{} is empty.", base(path)));
+        }
+        let (head, rest) = output.split_once(":\n")?;
+        let (path, n) = head.rsplit_once(" (")?;
+        let n: usize = n.split_whitespace().next()?.parse().ok()?;
+        let names: Vec<String> = rest
+            .lines()
+            .take_while(|l| !l.starts_with("[output cut"))
+            .map(|l| match l.strip_suffix('/') {
+                Some(dir) => format!("the folder {dir}"),
+                None => l.rsplit_once(" (").map_or(l, |(name, _)| name).to_owned(),
+            })
+            .collect();
+        Some(format!(
+            "{} has {}: {}.",
+            base(path),
+            count(n, "item", "items"),
+            series(&names, SPOKEN_NAMES)
+        ))
+    }
     async fn execute(&self, args: Value, ctx: &ToolContext) -> Result<String, ToolError> {
         let a: PathArgs = parse_args("file_list", args)?;
         let path = ctx.resolve(&a.path);
@@ -191,6 +228,24 @@ impl Tool for FileSearch {
     }
     fn trust_requirement(&self) -> TrustRequirement {
         TrustRequirement::None
+    }
+    fn spoken(&self, _request: &str, output: &str) -> Option<String> {
+        if let Some(rest) = output.strip_prefix("nothing under ") {
+            let (path, query) = rest.split_once(" matches ")?;
+            return Some(format!("Nothing in {} matches {query}.", base(path)));
+        }
+        let (head, rest) = output.split_once(":\n")?;
+        let n: usize = head.strip_suffix(" matches")?.parse().ok()?;
+        let names: Vec<String> = rest
+            .lines()
+            .take_while(|l| !l.starts_with("[output cut"))
+            .map(|l| base(l).to_owned())
+            .collect();
+        Some(format!(
+            "I found {}: {}.",
+            count(n, "match", "matches"),
+            series(&names, SPOKEN_NAMES)
+        ))
     }
     fn describe(&self, args: &Value) -> String {
         format!(
@@ -333,4 +388,49 @@ fn count_files(dir: &Path) -> usize {
             })
             .sum()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listings_and_searches_are_said_in_one_sentence() {
+        let list = "/home/ada/Documents (7 entries):\nphotos/\na.txt (3 bytes)\nb (2).pdf (9 bytes)\nc.md (1 bytes)\nd.txt (1 bytes)\ne.txt (1 bytes)\nf.txt (1 bytes)";
+        assert_eq!(
+            FileList.spoken("", list).as_deref(),
+            Some(
+                "Documents has 7 items: the folder photos, a.txt, b (2).pdf, c.md, d.txt and 2 more."
+            )
+        );
+        assert_eq!(
+            FileList.spoken("", "/home/ada/Music is empty").as_deref(),
+            Some("Music is empty.")
+        );
+        assert_eq!(
+            FileSearch
+                .spoken("", "2 matches:\n/home/ada/Documents/budget 2026.ods\n/home/ada/Documents/old/budget.txt")
+                .as_deref(),
+            Some("I found 2 matches: budget 2026.ods and budget.txt.")
+        );
+        assert_eq!(
+            FileSearch
+                .spoken("", "nothing under /home/ada/Pictures matches \"beach\"")
+                .as_deref(),
+            Some("Nothing in Pictures matches \"beach\".")
+        );
+    }
+
+    #[test]
+    fn a_short_file_is_read_out_a_long_one_left_to_the_model() {
+        assert_eq!(
+            FileRead.spoken("", "Milk, eggs,\nbread.\n").as_deref(),
+            Some("It says: Milk, eggs, bread.")
+        );
+        assert_eq!(FileRead.spoken("", &"word ".repeat(100)), None);
+        assert_eq!(
+            FileRead.spoken("", "abc\n[output cut: 3 of 9000 bytes shown]"),
+            None
+        );
+    }
 }

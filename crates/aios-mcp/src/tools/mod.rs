@@ -4,6 +4,7 @@ mod audio;
 mod display;
 mod files;
 mod shell;
+mod spoken;
 mod system;
 mod url;
 mod wifi;

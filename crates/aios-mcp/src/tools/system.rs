@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::tool::{Tool, ToolContext, ToolError, definition_for};
+use crate::tools::spoken::{any, gigabytes, words};
 
 const UPOWER: &str = "org.freedesktop.UPower";
 const DISPLAY_DEVICE: &str = "/org/freedesktop/UPower/devices/DisplayDevice";
@@ -41,6 +42,9 @@ impl Tool for SystemInfo {
     }
     fn describe(&self, _args: &Value) -> String {
         "Report system information".into()
+    }
+    fn spoken(&self, request: &str, output: &str) -> Option<String> {
+        spoken_report(request, output)
     }
     async fn execute(&self, _args: Value, ctx: &ToolContext) -> Result<String, ToolError> {
         let battery = match tokio::time::timeout(UPOWER_WAIT, upower_battery(ctx)).await {
@@ -152,4 +156,163 @@ fn basics(home: &Path) -> String {
 
 fn gib(bytes: u64) -> String {
     format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
+}
+
+/// The lines of the report the person asked about, as sentences; `None` when the
+/// request names none of them (the model then says what matters).
+fn spoken_report(request: &str, output: &str) -> Option<String> {
+    let w = words(request);
+    let field = |label: &str| {
+        output.lines().find_map(|l| {
+            let (k, v) = l.split_once(": ")?;
+            (k == label || k.starts_with(&format!("{label} ("))).then(|| v.trim())
+        })
+    };
+    let long_on = any(&w, &["long"]) && any(&w, &["up", "on", "running"]);
+    let slow = any(
+        &w,
+        &["slow", "sluggish", "laggy", "lagging", "busy", "load"],
+    );
+    let mut said = Vec::new();
+    if any(
+        &w,
+        &[
+            "time", "date", "day", "today", "clock", "month", "year", "weekday",
+        ],
+    ) && let Some(v) = field("Local time")
+    {
+        said.push(format!("It's {v}."));
+    }
+    if (slow || any(&w, &["cpu", "processor", "cores"]))
+        && let Some(v) = field("CPU")
+    {
+        // "2 cores, load average 0.61 (1 min)"
+        let cores = v.split(" cores").next().unwrap_or("?");
+        let load = v
+            .split("load average ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or("?");
+        said.push(format!(
+            "The processor load is {load} on {cores} cores{}.",
+            match (load.parse::<f64>(), cores.parse::<f64>()) {
+                (Ok(l), Ok(c)) if l > c => ", so it is busy",
+                (Ok(_), Ok(_)) => ", so it is not overloaded",
+                _ => "",
+            }
+        ));
+    }
+    if (slow || any(&w, &["memory", "ram"]))
+        && let Some((free, total)) = field("Memory").and_then(of_free)
+    {
+        said.push(format!(
+            "{} of {} of memory is free.",
+            gigabytes(free),
+            gigabytes(total)
+        ));
+    }
+    if any(
+        &w,
+        &["disk", "drive", "storage", "space", "full", "ssd", "hdd"],
+    ) && let Some((free, total)) = field("Disk").and_then(of_free)
+    {
+        said.push(format!(
+            "{} of {} of disk space is free.",
+            gigabytes(free),
+            gigabytes(total)
+        ));
+    }
+    if any(
+        &w,
+        &[
+            "battery",
+            "power",
+            "charge",
+            "charged",
+            "charging",
+            "plugged",
+            "unplugged",
+        ],
+    ) && let Some(v) = field("Battery")
+    {
+        said.push(match v.split_once(" (") {
+            Some((pct, state)) => format!(
+                "The battery is at {pct} and {}.",
+                state.trim_end_matches(')')
+            ),
+            None if v == "none found" => "This computer has no battery.".to_owned(),
+            None => format!("The battery is at {v}."),
+        });
+    }
+    if (long_on
+        || any(
+            &w,
+            &["uptime", "reboot", "rebooted", "restart", "restarted"],
+        ))
+        && let Some(v) = field("Uptime")
+    {
+        // "5h 46m"
+        let hm: Vec<&str> = v.split_whitespace().collect();
+        let (h, m) = match hm.as_slice() {
+            [h, m] => (h.trim_end_matches('h'), m.trim_end_matches('m')),
+            _ => (v, ""),
+        };
+        said.push(if m.is_empty() {
+            format!("The computer has been up for {v}.")
+        } else {
+            format!("The computer has been up for {h} hours and {m} minutes.")
+        });
+    }
+    (!said.is_empty()).then(|| said.join(" "))
+}
+
+/// "3.1 GiB of 7.7 GiB free" -> ("3.1 GiB", "7.7 GiB").
+fn of_free(v: &str) -> Option<(&str, &str)> {
+    let (free, rest) = v.split_once(" of ")?;
+    Some((free, rest.strip_suffix(" free")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REPORT: &str = "Local time: Saturday 5 December 2026, 17:20\nCPU: 2 cores, load average 0.61 (1 min)\nMemory: 3.1 GiB of 7.7 GiB free\nDisk (/home/ada): 41.6 GiB of 98.0 GiB free\nUptime: 5h 46m\nBattery: 87% (discharging)";
+
+    #[test]
+    fn the_part_asked_about_is_said() {
+        let say = |q: &str| spoken_report(q, REPORT);
+        assert_eq!(
+            say("what day is it today").as_deref(),
+            Some("It's Saturday 5 December 2026, 17:20.")
+        );
+        assert_eq!(
+            say("am I going to run out of power soon").as_deref(),
+            Some("The battery is at 87% and discharging.")
+        );
+        assert_eq!(
+            say("is my hard drive getting full").as_deref(),
+            Some("42 gigabytes of 98 gigabytes of disk space is free.")
+        );
+        assert_eq!(
+            say("how long has this machine been up").as_deref(),
+            Some("The computer has been up for 5 hours and 46 minutes.")
+        );
+        assert_eq!(
+            say("why is this computer so slow right now").as_deref(),
+            Some(
+                "The processor load is 0.61 on 2 cores, so it is not overloaded. 3.1 gigabytes of 7.7 gigabytes of memory is free."
+            )
+        );
+        // Nothing named: the model picks what matters.
+        assert_eq!(say("give me a status report"), None);
+    }
+
+    #[test]
+    fn no_battery_is_said_plainly() {
+        let out = "Local time: Monday 1 June 2026, 09:00\nBattery: none found";
+        assert_eq!(
+            spoken_report("how much battery is left", out).as_deref(),
+            Some("This computer has no battery.")
+        );
+    }
 }

@@ -140,6 +140,23 @@ impl Tool for WifiList {
     fn describe(&self, _args: &Value) -> String {
         "List Wi-Fi networks".into()
     }
+    fn spoken(&self, _request: &str, output: &str) -> Option<String> {
+        if output == "no Wi-Fi networks in range" {
+            return Some("There are no Wi-Fi networks in range.".into());
+        }
+        let (head, rest) = output.split_once(":\n")?;
+        let n: usize = head.strip_suffix(" networks")?.parse().ok()?;
+        // "Cafe (60%, open)": the name may hold " (" itself.
+        let names: Vec<String> = rest
+            .lines()
+            .map(|l| l.rsplit_once(" (").map_or(l, |(name, _)| name).to_owned())
+            .collect();
+        Some(format!(
+            "I can see {}: {}.",
+            crate::tools::spoken::count(n, "network", "networks"),
+            crate::tools::spoken::series(&names, 5)
+        ))
+    }
     async fn execute(&self, _args: Value, ctx: &ToolContext) -> Result<String, ToolError> {
         let conn = ctx.system_bus().await?;
         let nets = networks(&conn).await?;
@@ -257,5 +274,27 @@ async fn wait_activated(
                 )));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_in_range_are_named_strongest_first() {
+        assert_eq!(
+            WifiList
+                .spoken(
+                    "",
+                    "3 networks:\nHome (82%, password)\nCafe (open) (60%, open)\nLib (20%, open)"
+                )
+                .as_deref(),
+            Some("I can see 3 networks: Home, Cafe (open) and Lib.")
+        );
+        assert_eq!(
+            WifiList.spoken("", "no Wi-Fi networks in range").as_deref(),
+            Some("There are no Wi-Fi networks in range.")
+        );
     }
 }
