@@ -7,7 +7,6 @@
 //! answer before the deadline, the child dying, a malformed or mismatched reply.
 
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -17,6 +16,8 @@ use aios_common::types::ConfirmRequest;
 use futures::{SinkExt, StreamExt};
 use tokio_util::codec::Framed;
 use tracing::{info, warn};
+
+use crate::pin::Pinned;
 
 /// Largest answer frame accepted from the child.
 const MAX_FRAME: usize = 64 * 1024;
@@ -35,7 +36,7 @@ pub enum Answer {
 /// Starts `aios-confirm` children.
 #[derive(Debug, Clone)]
 pub struct Confirmer {
-    program: Option<PathBuf>,
+    program: Option<std::sync::Arc<Pinned>>,
 }
 
 impl Confirmer {
@@ -51,7 +52,9 @@ impl Confirmer {
                 "aios-confirm is not installed beside aios-agent; every tool call that needs a confirmation will be denied (build it with `cargo build -p aios-confirm` or `make build`)"
             );
         }
-        Self { program }
+        Self {
+            program: program.map(|p| std::sync::Arc::new(Pinned::now(p))),
+        }
     }
 
     /// Asks; resolves when the person answers, the child ends, or `req.timeout_secs`
@@ -62,6 +65,12 @@ impl Confirmer {
                 "aios-confirm is not installed beside aios-agent, so nobody could be asked".into(),
             );
         };
+        // A changed approver is never started: it could answer "approved" to all.
+        if let Err(why) = crate::pin::check(program).await {
+            warn!("{why}");
+            return Answer::Denied(format!("nobody was asked: {why}"));
+        }
+        let program = program.path();
         let (ours, theirs) = match std::os::unix::net::UnixStream::pair() {
             Ok(p) => p,
             Err(e) => return Answer::Denied(format!("cannot open the confirmation channel: {e}")),

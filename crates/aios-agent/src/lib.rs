@@ -12,6 +12,7 @@ pub mod audit;
 pub mod confirm;
 pub mod context;
 pub mod llm;
+pub mod pin;
 mod pipeline;
 pub mod policy;
 pub mod prompt;

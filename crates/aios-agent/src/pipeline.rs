@@ -28,9 +28,10 @@ pub(crate) struct Outcome {
 /// The call with secret arguments redacted, for anything that is not the tool itself.
 pub(crate) fn shown(state: &AgentState, call: &ToolCall) -> ToolCall {
     let mut c = call.clone();
-    if let Some(d) = state.tools().registry().definition(&call.name) {
-        c.arguments = aios_mcp::redact(&d.parameters, &call.arguments);
-    }
+    c.arguments = match state.tools().registry().definition(&call.name) {
+        Some(d) => aios_mcp::redact(&d.parameters, &call.arguments),
+        None => aios_mcp::redact_unknown(&call.arguments),
+    };
     c
 }
 
@@ -81,10 +82,11 @@ pub(crate) async fn run(
         }
     };
 
-    let (tool, requirement) = match state.tools().check(&call.name, &call.arguments) {
+    let (tool, assessed) = match state.tools().check(&call.name, &call.arguments).await {
         Ok(t) => t,
         Err(e) => return deny(e.to_string()).await,
     };
+    let requirement = assessed.requirement;
     let always_allow = &state.config().tools.always_allow;
     let decision = decide(
         &call.name,
@@ -109,7 +111,13 @@ pub(crate) async fn run(
             let req = ConfirmRequest {
                 request_id: uuid::Uuid::new_v4(),
                 call: shown.clone(),
-                summary: tool.describe(&shown.arguments),
+                // One line each: what the call does, then what the tool says the
+                // person should know. Lines are AIOS's; values in them are escaped.
+                summary: std::iter::once(tool.describe(&shown.arguments))
+                    .chain(assessed.notes.iter().cloned())
+                    .map(|l| aios_common::text::one_line(&l))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
                 requirement: level,
                 content_source: taint.source_line(),
                 timeout_secs: state.config().agent.confirm_timeout_secs.max(1),
@@ -138,7 +146,7 @@ pub(crate) async fn run(
     info!(tool = %call.name, call_id = %call.id, approved_by = via, "running");
     let run = state
         .tools()
-        .execute(&call.name, call.arguments.clone())
+        .execute_as(&call.name, call.arguments.clone(), requirement)
         .await;
     let (content, is_error) = match run {
         Ok(text) => (text, false),

@@ -366,11 +366,52 @@ fn tool_executor(config: &AgentConfig) -> ToolExecutor {
     ctx.backlight_root = config.tools.backlight_root.clone();
     ctx.shell_timeout = Duration::from_secs(config.tools.shell_timeout_secs.max(1));
     ctx.output_cap = config.tools.output_cap_bytes.max(256);
+    ctx.read_cap = config.tools.read_cap_bytes.max(1);
+    ctx.protected = protected_paths(config);
     ToolExecutor::new(
         registry,
         ctx,
         Duration::from_secs(config.tools.timeout_secs.max(1)),
     )
+}
+
+/// AIOS's own files, which no tool may write or delete: the programs beside the
+/// agent (`aios*`: the approver, the model worker, the agent itself), the config,
+/// the state (audit log and head), data (history, models) and cache (the decoded
+/// prompt prefix the worker loads) folders, and a configured audit log elsewhere.
+fn protected_paths(config: &AgentConfig) -> Vec<std::path::PathBuf> {
+    use aios_common::paths;
+    let mut out = Vec::new();
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(std::path::Path::to_path_buf))
+        && let Ok(rd) = std::fs::read_dir(&dir)
+    {
+        out.extend(
+            rd.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("aios"))
+                .map(|e| e.path()),
+        );
+    }
+    for dir in [
+        paths::config_home(),
+        paths::state_home(),
+        paths::data_home(),
+        paths::cache_home(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        out.push(dir.join("aios"));
+    }
+    if let Ok(p) = paths::agent_config_path() {
+        out.push(p);
+    }
+    if let Ok(log) = paths::audit_log_path(config.agent.audit_log.as_deref()) {
+        out.push(crate::audit::head_path(&log));
+        out.push(log);
+    }
+    out
 }
 
 fn open_audit(config: &AgentConfig) -> AuditLog {

@@ -33,6 +33,7 @@
 //! timeout_secs = 120      # one tool call, whatever it is
 //! shell_timeout_secs = 30 # one shell_exec command
 //! output_cap_bytes = 16384
+//! read_cap_bytes = 1048576 # most of one file file_read reads (the rest is reported as cut)
 //! backlight_root = "/sys/class/backlight"
 //!
 //! [voice]
@@ -151,6 +152,8 @@ pub struct ToolsSection {
     pub shell_timeout_secs: u64,
     /// Most bytes of output one tool call returns.
     pub output_cap_bytes: usize,
+    /// Most bytes `file_read` reads from one file.
+    pub read_cap_bytes: usize,
     /// Directory laid out like `/sys/class/backlight`.
     pub backlight_root: PathBuf,
 }
@@ -162,6 +165,7 @@ impl Default for ToolsSection {
             timeout_secs: 120,
             shell_timeout_secs: 30,
             output_cap_bytes: 16 * 1024,
+            read_cap_bytes: 1 << 20,
             backlight_root: "/sys/class/backlight".into(),
         }
     }

@@ -16,4 +16,5 @@ pub mod config;
 pub mod ipc;
 pub mod models;
 pub mod paths;
+pub mod text;
 pub mod types;

@@ -77,18 +77,11 @@ pub fn judge(req: &ConfirmRequest, typed: &str) -> Result<(), String> {
     }
 }
 
-/// `s` with control characters shown as escapes, so that text from a file cannot
-/// move the cursor, clear the line or recolour the prompt.
+/// `s` with control characters, bidi overrides and zero-width characters shown as
+/// escapes, so that text from a file cannot move the cursor, clear the line,
+/// recolour the prompt or reorder what it says.
 pub fn printable(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            if c.is_control() && c != '\n' {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
+    aios_common::text::printable(s)
 }
 
 #[cfg(test)]
@@ -135,5 +128,43 @@ mod tests {
     #[test]
     fn control_characters_are_shown_not_obeyed() {
         assert_eq!(printable("a\x1b[2Kb"), "a\\u{1b}[2Kb");
+    }
+
+    #[test]
+    fn the_prompt_fits_24_lines_and_shows_the_target_last() {
+        let mut r = req(TrustRequirement::Confirm);
+        r.call.name = "file_write".into();
+        let padded = format!("~/notes.txt{}", " ".repeat(3000));
+        r.call.arguments = serde_json::json!({
+            "content": format!("\x1b[2J\u{202E}{}\n{}", "A".repeat(2000), "\n".repeat(200)),
+            "path": padded,
+            "a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8, "i": 9,
+        });
+        r.summary = format!("Write 2000 bytes to {padded}: replaces an existing file of 9 bytes");
+        r.content_source = Some("/home/u/x.txt".into());
+        // A classic 80x24 terminal and wider ones.
+        for width in [80, 120, 200] {
+            let p = tty::prompt(&r, width);
+            let lines: Vec<&str> = p.lines().collect();
+            // Rows on screen, wrapped lines counted; the answer and the verdict
+            // need two more.
+            let rows: usize = lines
+                .iter()
+                .map(|l| l.chars().count().div_ceil(width).max(1))
+                .sum();
+            assert!(rows <= 22, "{rows} rows at {width}:\n{p}");
+            // Only the reset at the start acts on the terminal.
+            let body = p.strip_prefix(tty::RESET).expect("reset first");
+            assert!(
+                !body
+                    .chars()
+                    .any(|c| c != '\n' && aios_common::text::is_hidden(c)),
+                "{body:?}"
+            );
+            assert!(body.contains("more characters"), "{body}");
+            let target = lines[lines.len() - 2];
+            assert!(target.starts_with("  → path: ~/notes.txt"), "{target}");
+            assert!(lines[lines.len() - 1].starts_with("Allow? [y/N]"));
+        }
     }
 }

@@ -11,7 +11,9 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::sys::termios::{FlushArg, tcflush};
 use nix::unistd::{Pid, getpgrp, setpgid, tcgetpgrp, tcsetpgrp};
 
-use crate::{judge, printable};
+use aios_common::text::{cut_middle, one_line};
+
+use crate::judge;
 
 /// Longest answer line read.
 const MAX_LINE: usize = 256;
@@ -32,7 +34,7 @@ pub fn ask(req: &ConfirmRequest) -> Result<(), String> {
     // Keys pressed before the question was on screen are not an answer to it.
     let _ = tcflush(tty.as_fd(), FlushArg::TCIFLUSH);
     let deadline = Instant::now() + Duration::from_secs(req.timeout_secs);
-    let _ = tty.write_all(prompt(req).as_bytes());
+    let _ = tty.write_all(prompt(req, width(&tty)).as_bytes());
     let _ = tty.flush();
     let verdict = match read_line(&mut tty, deadline) {
         Line::Typed(text) => judge(req, &text),
@@ -51,19 +53,71 @@ pub fn ask(req: &ConfirmRequest) -> Result<(), String> {
     verdict
 }
 
-fn prompt(req: &ConfirmRequest) -> String {
-    let args = serde_json::to_string_pretty(&req.call.arguments).unwrap_or_default();
-    let mut p = String::from("\n──────── AIOS asks before acting ────────\n");
-    p += &format!("  {}\n", printable(&req.summary));
-    p += &format!("  tool: {}\n", printable(&req.call.name));
-    for line in args.lines() {
-        p += &format!("  {}\n", printable(line));
+/// Puts the terminal back in a known state before the question: plain attributes,
+/// the ASCII character set (a line-drawing set would disguise letters), the whole
+/// screen as the scroll region (cursor saved around it, since setting it moves the
+/// cursor home), wrapping on, the cursor visible. Text printed before (a reply that
+/// echoed a file) cannot hide or restyle the question.
+pub(crate) const RESET: &str = "\x1b[0m\x1b(B\x1b7\x1b[r\x1b8\x1b[?7h\x1b[?25h";
+
+/// Most argument lines shown; the prompt must fit a 24-line terminal.
+const MAX_ARG_LINES: usize = 8;
+/// Most summary lines shown (what the call does and up to three notes).
+const MAX_SUMMARY_LINES: usize = 4;
+
+/// Argument names that say what a call acts on, in the order they are looked for.
+const TARGET_KEYS: &[&str] = &["path", "command", "ssid", "url"];
+
+/// The terminal's width in columns (80 when it cannot be asked).
+fn width(tty: &File) -> usize {
+    match rustix::termios::tcgetwinsize(tty) {
+        Ok(ws) if ws.ws_col >= 20 => usize::from(ws.ws_col),
+        _ => 80,
+    }
+}
+
+/// The question, at most 20 lines of at most `width - 1` columns:
+/// every value from the call is escaped, put on one line and cut in the middle, and
+/// the target (path, command, SSID, URL) gets its own line right above the input.
+pub(crate) fn prompt(req: &ConfirmRequest, width: usize) -> String {
+    let fit = |prefix: &str, text: &str| {
+        let room = width.saturating_sub(prefix.chars().count() + 1).max(16);
+        format!("{prefix}{}\n", cut_middle(&one_line(text), room))
+    };
+    let args = req.call.arguments.as_object();
+    let target = args.and_then(|a| {
+        TARGET_KEYS
+            .iter()
+            .find_map(|k| a.get(*k).and_then(|v| v.as_str()).map(|v| (*k, v)))
+    });
+    let mut p = String::from(RESET);
+    p += "\n──────── AIOS asks before acting ────────\n";
+    // The summary's lines are the agent's (each value in them already escaped);
+    // a line is cut to the width like everything else.
+    for line in req.summary.lines().take(MAX_SUMMARY_LINES) {
+        p += &fit("  ", line);
+    }
+    p += &fit("  tool: ", &req.call.name);
+    if let Some(a) = args {
+        let shown: Vec<_> = a
+            .iter()
+            .filter(|(k, _)| target.is_none_or(|(t, _)| t != k.as_str()))
+            .collect();
+        for (k, v) in shown.iter().take(MAX_ARG_LINES) {
+            let key = serde_json::to_string(k).unwrap_or_default();
+            let value = serde_json::to_string(v).unwrap_or_default();
+            p += &fit(&format!("  {key}: "), &value);
+        }
+        if shown.len() > MAX_ARG_LINES {
+            p += &format!("  ({} more arguments)\n", shown.len() - MAX_ARG_LINES);
+        }
     }
     if let Some(src) = &req.content_source {
-        p += &format!(
-            "  ! This conversation contains text read from: {}\n    That text may have asked for this. Allow it only if you asked for it yourself.\n",
-            printable(src)
-        );
+        p += &fit("  ! This conversation contains text read from: ", src);
+        p += "    That text may have asked for this. Allow it only if you asked for it yourself.\n";
+    }
+    if let Some((key, value)) = target {
+        p += &fit(&format!("  → {key}: "), value);
     }
     p += &match req.requirement {
         TrustRequirement::DoubleConfirm => format!(

@@ -136,8 +136,7 @@ fn collect_json(s: &str, p: &mut Parsed) {
             Some(Ok(Value::Array(items))) => items.into_iter().for_each(|v| push_call(v, p)),
             Some(Ok(v)) => push_call(v, p),
             Some(Err(e)) => {
-                p.errors
-                    .push(format!("unreadable tool call JSON ({e}): {}", shorten(s)));
+                p.errors.push(format!("unreadable tool call JSON ({e})"));
                 break;
             }
         }
@@ -153,15 +152,16 @@ fn push_call(v: Value, p: &mut Parsed) {
     };
     let Value::Object(mut o) = v else {
         p.errors.push(format!(
-            "a tool call must be a JSON object: {}",
-            shorten(&v.to_string())
+            "a tool call must be a JSON object, not {}",
+            kind(&v)
         ));
         return;
     };
     let Some(Value::String(name)) = o.remove("name") else {
+        let keys: Vec<&str> = o.keys().map(String::as_str).collect();
         p.errors.push(format!(
-            "tool call without a \"name\": {}",
-            shorten(&Value::Object(o).to_string())
+            "tool call without a \"name\" (its keys: {})",
+            keys.join(", ")
         ));
         return;
     };
@@ -175,8 +175,7 @@ fn push_call(v: Value, p: &mut Parsed) {
             Ok(v @ Value::Object(_)) => v,
             _ => {
                 p.errors.push(format!(
-                    "arguments of {name} are not a JSON object: {}",
-                    shorten(&s)
+                    "arguments of {name} are a string that is not a JSON object"
                 ));
                 return;
             }
@@ -185,8 +184,8 @@ fn push_call(v: Value, p: &mut Parsed) {
         Value::Null => Value::Object(Default::default()),
         other => {
             p.errors.push(format!(
-                "arguments of {name} are not a JSON object: {}",
-                shorten(&other.to_string())
+                "arguments of {name} are not a JSON object but {}",
+                kind(&other)
             ));
             return;
         }
@@ -194,11 +193,16 @@ fn push_call(v: Value, p: &mut Parsed) {
     p.calls.push(CallSpec { name, arguments });
 }
 
-fn shorten(s: &str) -> String {
-    let s = s.trim();
-    match s.char_indices().nth(160) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_owned(),
+/// What kind of JSON value `v` is. Errors name the kind, never the text: a broken
+/// call may carry a password, and the error goes to the history and the model.
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
     }
 }
 
@@ -258,6 +262,18 @@ mod tests {
         assert!(p.errors[0].contains("without a \"name\""));
         let p = parse_reply("<tool_call>{\"name\": \"v\", \"arguments\": 5}</tool_call>");
         assert!(p.errors[0].contains("not a JSON object"));
+        // The raw text of a broken call never appears in the error.
+        for raw in [
+            "<tool_call>{\"name\": \"wifi_connect\", \"arguments\": \"ssid=x hunter2\"}</tool_call>",
+            "<tool_call>{\"name\": \"wifi_connect\", \"arguments\": [\"hunter2\"]}</tool_call>",
+            "<tool_call>{\"password\": \"hunter2\"}</tool_call>",
+            "<tool_call>{\"name\": \"wifi_connect\", \"arguments\": {\"password\": \"hunter2</tool_call>",
+            "<tool_call>[\"hunter2\"]</tool_call>",
+        ] {
+            let p = parse_reply(raw);
+            assert_eq!(p.errors.len(), 1, "{raw}: {p:?}");
+            assert!(!p.errors[0].contains("hunter2"), "{}", p.errors[0]);
+        }
     }
 
     #[test]

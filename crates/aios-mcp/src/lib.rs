@@ -16,5 +16,5 @@ mod tool;
 pub mod tools;
 
 pub use registry::{ToolExecutor, ToolRegistry};
-pub use schema::{REDACTED, redact, validate};
-pub use tool::{Tool, ToolContext, ToolError, definition_for, parse_args};
+pub use schema::{REDACTED, redact, redact_unknown, validate};
+pub use tool::{Assessment, Tool, ToolContext, ToolError, definition_for, parse_args};

@@ -8,7 +8,7 @@ use std::time::Duration;
 use aios_common::types::{ToolDefinition, TrustRequirement};
 use serde_json::Value;
 
-use crate::tool::{Tool, ToolContext, ToolError};
+use crate::tool::{Assessment, Tool, ToolContext, ToolError};
 
 /// The tools by name, each with its definition. The definition (a schema derived
 /// by `schemars`) is built once here, not on every call that validates or redacts.
@@ -88,13 +88,14 @@ impl ToolExecutor {
         &self.ctx
     }
 
-    /// The tool for `name` with its requirement, after checking `args` against its
-    /// schema. Nothing runs here; an error means the call must not run at all.
-    pub fn check(
+    /// The tool for `name` with what this call needs, after checking `args` against
+    /// its schema and letting the tool judge them. Nothing runs here; an error means
+    /// the call must not run at all.
+    pub async fn check(
         &self,
         name: &str,
         args: &Value,
-    ) -> Result<(Arc<dyn Tool>, TrustRequirement), ToolError> {
+    ) -> Result<(Arc<dyn Tool>, Assessment), ToolError> {
         let (tool, def) = self
             .registry
             .tools
@@ -109,14 +110,40 @@ impl ToolExecutor {
                 message,
             }
         })?;
-        Ok((tool.clone(), tool.trust_requirement()))
+        let mut assessed = tool.assess(args, &self.ctx).await?;
+        // A tool may raise its own floor, never lower it.
+        assessed.requirement = assessed.requirement.max(tool.trust_requirement());
+        Ok((tool.clone(), assessed))
     }
 
     /// Validates and runs a call. Callers that need a policy decision in between use
     /// [`ToolExecutor::check`] first; this validates again, so a skipped check cannot
     /// run bad arguments.
     pub async fn execute(&self, name: &str, args: Value) -> Result<String, ToolError> {
-        let (tool, _) = self.check(name, &args)?;
+        self.execute_as(name, args, TrustRequirement::DoubleConfirm)
+            .await
+    }
+
+    /// Runs a call that was allowed at `approved`: if the machine changed since it
+    /// was judged (the file a write was to create now exists) so that it needs more,
+    /// it does not run, and the error says to ask again.
+    pub async fn execute_as(
+        &self,
+        name: &str,
+        args: Value,
+        approved: TrustRequirement,
+    ) -> Result<String, ToolError> {
+        let (tool, now) = self.check(name, &args).await?;
+        if now.requirement > approved {
+            return Err(ToolError::failed(format!(
+                "not run: since it was allowed, `{name}` came to need more ({}); ask for it again",
+                if now.notes.is_empty() {
+                    "a typed DELETE".to_owned()
+                } else {
+                    now.notes.join("; ")
+                }
+            )));
+        }
         match tokio::time::timeout(self.timeout, tool.execute(args, &self.ctx)).await {
             Ok(r) => r,
             Err(_) => Err(ToolError::Timeout {

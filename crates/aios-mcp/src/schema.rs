@@ -159,21 +159,58 @@ fn kind(v: &Value) -> &'static str {
 }
 
 /// `args` with every property the schema marks `"x-secret": true` replaced by
-/// [`REDACTED`]. Anything that is not an object comes back unchanged.
+/// [`REDACTED`]. In a tool that has a secret field, every argument the schema does
+/// not know is redacted too: a misspelled `passphrase` is as secret as `password`,
+/// and the denial that names it must not carry it into the audit log, the history
+/// or the model's context. Arguments that are not an object are redacted whole for
+/// such a tool; for any other tool they come back unchanged.
 pub fn redact(schema: &Value, args: &Value) -> Value {
+    let props = schema.get("properties").and_then(Value::as_object);
+    let has_secret = props.is_some_and(|p| {
+        p.values()
+            .any(|sub| sub.get("x-secret") == Some(&Value::Bool(true)))
+    });
     let mut out = args.clone();
-    let (Some(props), Some(obj)) = (
-        schema.get("properties").and_then(Value::as_object),
-        out.as_object_mut(),
-    ) else {
-        return out;
+    let Some(obj) = out.as_object_mut() else {
+        return if has_secret {
+            Value::String(REDACTED.into())
+        } else {
+            out
+        };
     };
-    for (name, sub) in props {
-        if sub.get("x-secret") == Some(&Value::Bool(true))
-            && let Some(v) = obj.get_mut(name)
-            && !v.is_null()
-        {
+    for (name, v) in obj.iter_mut() {
+        let secret = match props.and_then(|p| p.get(name)) {
+            Some(sub) => sub.get("x-secret") == Some(&Value::Bool(true)),
+            None => has_secret,
+        };
+        if secret && !v.is_null() {
             *v = Value::String(REDACTED.into());
+        }
+    }
+    out
+}
+
+/// `args` of a call to a tool nobody registered, with every value whose name looks
+/// like a secret (password, passphrase, key, token...) redacted: the model may have
+/// misspelled the tool of a call that carries one.
+pub fn redact_unknown(args: &Value) -> Value {
+    const SECRET_WORDS: &[&str] = &[
+        "pass",
+        "psk",
+        "secret",
+        "token",
+        "key",
+        "pin",
+        "credential",
+        "auth",
+    ];
+    let mut out = args.clone();
+    if let Some(obj) = out.as_object_mut() {
+        for (name, v) in obj.iter_mut() {
+            let lower = name.to_ascii_lowercase();
+            if SECRET_WORDS.iter().any(|w| lower.contains(w)) && !v.is_null() {
+                *v = Value::String(REDACTED.into());
+            }
         }
     }
     out
@@ -231,5 +268,28 @@ mod tests {
         );
         assert_eq!(r, json!({"level": 3, "ssid": "home", "password": REDACTED}));
         assert!(!r.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn unknown_arguments_of_a_tool_with_a_secret_are_redacted() {
+        let r = redact(
+            &schema(),
+            &json!({"level": 3, "ssid": "home", "passphrase": "hunter2", "password": null}),
+        );
+        assert_eq!(
+            r,
+            json!({"level": 3, "ssid": "home", "passphrase": REDACTED, "password": null})
+        );
+        assert_eq!(redact(&schema(), &json!("hunter2")), json!(REDACTED));
+        // A tool without secrets keeps what the model wrote, unknown or not.
+        let plain = json!({"type": "object", "properties": {"level": {"type": "integer"}}});
+        assert_eq!(
+            redact(&plain, &json!({"level": 3, "extra": "x"})),
+            json!({"level": 3, "extra": "x"})
+        );
+        assert_eq!(
+            redact_unknown(&json!({"ssid": "home", "wifi_password": "hunter2", "apiKey": "k"})),
+            json!({"ssid": "home", "wifi_password": REDACTED, "apiKey": REDACTED})
+        );
     }
 }

@@ -67,6 +67,33 @@ pub struct ToolContext {
     pub shell_timeout: Duration,
     /// Most bytes of output a tool returns (the rest is cut and said so).
     pub output_cap: usize,
+    /// Most bytes `file_read` reads from one file (the rest is reported as cut).
+    pub read_cap: usize,
+    /// AIOS's own files and folders (its binaries, config, state, audit log and
+    /// head): no tool writes or deletes them, or a folder that holds them. A tool
+    /// that could replace the approver could approve everything after it.
+    pub protected: Vec<PathBuf>,
+}
+
+/// What a call needs before it runs, judged from its arguments and the machine:
+/// never less than the tool's own [`Tool::trust_requirement`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assessment {
+    /// The requirement for this call.
+    pub requirement: TrustRequirement,
+    /// What the person should know before answering ("replaces an existing file of
+    /// 812 bytes"), one line each, shown in the prompt under the summary.
+    pub notes: Vec<String>,
+}
+
+impl Assessment {
+    /// `requirement` with nothing to add.
+    pub fn plain(requirement: TrustRequirement) -> Self {
+        Self {
+            requirement,
+            notes: Vec::new(),
+        }
+    }
 }
 
 impl ToolContext {
@@ -80,6 +107,8 @@ impl ToolContext {
             child_env: Vec::new(),
             shell_timeout: Duration::from_secs(30),
             output_cap: 16 * 1024,
+            read_cap: 1 << 20,
+            protected: Vec::new(),
         }
     }
 
@@ -141,10 +170,17 @@ impl ToolContext {
 
     /// Cuts `text` to the output cap at a character boundary, saying how much was cut.
     pub fn cap(&self, text: &str) -> String {
-        if text.len() <= self.output_cap {
+        self.cap_of(text, text.len() as u64)
+    }
+
+    /// [`ToolContext::cap`] for `text` that is the start of something `total` bytes
+    /// long (a file cut at the read cap): the marker gives the whole size.
+    pub fn cap_of(&self, text: &str, total: u64) -> String {
+        let total = total.max(text.len() as u64);
+        if text.len() <= self.output_cap && total == text.len() as u64 {
             return text.to_owned();
         }
-        let mut end = self.output_cap;
+        let mut end = self.output_cap.min(text.len());
         while !text.is_char_boundary(end) {
             end -= 1;
         }
@@ -152,7 +188,7 @@ impl ToolContext {
             "{}\n[output cut: {} of {} bytes shown]",
             &text[..end],
             end,
-            text.len()
+            total
         )
     }
 }
@@ -192,6 +228,14 @@ pub trait Tool: Send + Sync {
 
     /// One line saying what the call will do, for the confirmation prompt.
     fn describe(&self, args: &Value) -> String;
+
+    /// What this call needs before it runs, looking at its arguments and the machine
+    /// (a write that replaces a file needs more than one that creates it), or why it
+    /// must not run at all. Runs before the person is asked and again right before
+    /// [`Tool::execute`]. Blocking work belongs in `spawn_blocking`.
+    async fn assess(&self, _args: &Value, _ctx: &ToolContext) -> Result<Assessment, ToolError> {
+        Ok(Assessment::plain(self.trust_requirement()))
+    }
 
     /// Runs the call. `args` has passed schema validation.
     async fn execute(&self, args: Value, ctx: &ToolContext) -> Result<String, ToolError>;

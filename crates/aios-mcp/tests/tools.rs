@@ -192,6 +192,218 @@ async fn file_tools_act_on_real_files() {
     assert!(home.path().exists());
 }
 
+/// The requirement and prompt note a call gets before anyone is asked.
+async fn assessed(
+    ex: &ToolExecutor,
+    name: &str,
+    args: serde_json::Value,
+) -> (TrustRequirement, String) {
+    let (_, a) = ex.check(name, &args).await.expect(name);
+    (a.requirement, a.notes.join("\n"))
+}
+
+#[tokio::test]
+async fn writes_cannot_reach_aios_itself_and_session_files_or_overwrites_need_delete() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let h = std::fs::canonicalize(home.path()).expect("canon");
+    let bin = h.join("opt/aios/bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    std::fs::write(bin.join("aios-confirm"), "real approver").expect("w");
+    std::fs::create_dir_all(h.join(".config/aios")).expect("mkdir");
+    std::fs::write(h.join(".config/aios/agent.toml"), "[tools]\n").expect("w");
+    std::fs::create_dir(h.join("Documents")).expect("mkdir");
+    let ex = with_ctx(
+        |c| {
+            c.protected = vec![
+                bin.join("aios-confirm"),
+                h.join(".config/aios"),
+                h.join(".local/state/aios"),
+            ]
+        },
+        &h,
+    );
+    // AIOS's own files: refused before anyone is asked, by every route to them.
+    std::os::unix::fs::symlink(&bin, h.join("innocent")).expect("ln");
+    for path in [
+        bin.join("aios-confirm").display().to_string(),
+        "~/innocent/aios-confirm".into(),
+        "~/.config/aios/agent.toml".into(),
+        "~/Documents/../.config/aios/agent.toml".into(),
+        "~/.local/state/aios/actions.log".into(),
+        "~/.local/state/aios/actions.head".into(),
+    ] {
+        let e = ex
+            .check(
+                "file_write",
+                &json!({"path": path, "content": "echo approved"}),
+            )
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{path} was not refused"));
+        assert!(e.to_string().contains("AIOS's own"), "{path}: {e}");
+        let e = ex
+            .execute("file_write", json!({"path": path, "content": "x"}))
+            .await
+            .expect_err("refused at run time too");
+        assert!(e.to_string().contains("refusing to write"), "{e}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(bin.join("aios-confirm")).expect("r"),
+        "real approver"
+    );
+    let e = ex
+        .check("file_delete", &json!({"path": "~/.config"}))
+        .await
+        .err()
+        .expect("a folder holding AIOS's config");
+    assert!(e.to_string().contains("AIOS's own"), "{e}");
+
+    // Files that run code: DELETE, and the prompt says why.
+    for path in [
+        "~/.bashrc",
+        "~/.config/autostart/x.desktop",
+        "~/.local/bin/ls",
+        "~/.ssh/authorized_keys",
+        "~/.config/systemd/user/x.service",
+    ] {
+        let (req, note) = assessed(&ex, "file_write", json!({"path": path, "content": "x"})).await;
+        assert_eq!(req, TrustRequirement::DoubleConfirm, "{path}");
+        assert!(note.contains("runs code"), "{path}: {note}");
+    }
+    // A new file: a plain yes. Replacing one: DELETE, with its size.
+    let (req, note) = assessed(
+        &ex,
+        "file_write",
+        json!({"path": "~/new.txt", "content": "x"}),
+    )
+    .await;
+    assert_eq!((req, note.as_str()), (TrustRequirement::Confirm, ""));
+    std::fs::write(h.join("old.txt"), "812 bytes? no, 9").expect("w");
+    let (req, note) = assessed(
+        &ex,
+        "file_write",
+        json!({"path": "~/old.txt", "content": "x"}),
+    )
+    .await;
+    assert_eq!(req, TrustRequirement::DoubleConfirm);
+    assert!(
+        note.contains("replaces an existing file of 16 bytes"),
+        "{note}"
+    );
+    // Allowed as a new file, but it appeared before it ran: not run.
+    std::fs::write(h.join("new.txt"), "someone else's").expect("w");
+    let e = ex
+        .execute_as(
+            "file_write",
+            json!({"path": "~/new.txt", "content": "x"}),
+            TrustRequirement::Confirm,
+        )
+        .await
+        .expect_err("changed since asked");
+    assert!(e.to_string().contains("ask for it again"), "{e}");
+    assert_eq!(
+        std::fs::read_to_string(h.join("new.txt")).expect("r"),
+        "someone else's"
+    );
+}
+
+#[tokio::test]
+async fn deletes_show_what_they_remove_and_never_follow_a_link() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let h = std::fs::canonicalize(home.path()).expect("canon");
+    let ex = executor(&h);
+    std::fs::create_dir_all(h.join("Photos/2024")).expect("mkdir");
+    for i in 0..3 {
+        std::fs::write(h.join(format!("Photos/2024/{i}.jpg")), "x").expect("w");
+    }
+    std::os::unix::fs::symlink(h.join("Photos"), h.join("pics")).expect("ln");
+    // A trailing slash on a link to a folder: the link goes, the photos stay.
+    let (req, note) = assessed(&ex, "file_delete", json!({"path": "~/pics/"})).await;
+    assert_eq!(req, TrustRequirement::DoubleConfirm);
+    assert!(
+        note.contains(&format!("removes the link {}", h.join("pics").display())),
+        "{note}"
+    );
+    ex.execute("file_delete", json!({"path": "~/pics/"}))
+        .await
+        .expect("delete link");
+    assert!(!h.join("pics").exists() && h.join("Photos/2024/2.jpg").exists());
+    // A folder: its resolved path and how many files go with it.
+    let (_, note) = assessed(&ex, "file_delete", json!({"path": "~/Photos/./2024/"})).await;
+    assert!(
+        note.contains(&format!(
+            "removes the folder {} and the 3 files in it",
+            h.join("Photos/2024").display()
+        )),
+        "{note}"
+    );
+    // The home, its ancestors and the root: refused unasked, whatever the spelling.
+    for path in [
+        "~",
+        "~/",
+        "~/..",
+        "~/Photos/..",
+        "/",
+        "//",
+        h.parent().expect("parent").to_str().expect("utf8"),
+    ] {
+        let e = ex
+            .check("file_delete", &json!({"path": path}))
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{path} was not refused"));
+        assert!(e.to_string().contains("refusing to delete"), "{path}: {e}");
+    }
+    assert!(h.join("Photos/2024/0.jpg").exists());
+}
+
+#[tokio::test]
+async fn file_read_reads_regular_files_only_and_stops_at_the_cap() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let ex = with_ctx(|c| c.read_cap = 1000, home.path());
+    // /dev/zero would fill the memory; a FIFO with no writer would hold the thread.
+    let e = ex
+        .execute("file_read", json!({"path": "/dev/zero"}))
+        .await
+        .expect_err("device");
+    assert!(e.to_string().contains("only regular files"), "{e}");
+    let fifo = home.path().join("pipe");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    let e = tokio::time::timeout(
+        Duration::from_secs(20),
+        ex.execute("file_read", json!({"path": fifo})),
+    )
+    .await
+    .expect("a FIFO does not block the read")
+    .expect_err("fifo");
+    assert!(e.to_string().contains("pipe"), "{e}");
+    std::fs::write(home.path().join("big.txt"), "a".repeat(5000)).expect("w");
+    let out = ex
+        .execute("file_read", json!({"path": "~/big.txt"}))
+        .await
+        .expect("read");
+    assert!(
+        out.ends_with("[output cut: 1000 of 5000 bytes shown]"),
+        "{}",
+        &out[out.len() - 60..]
+    );
+}
+
+#[tokio::test]
+async fn shell_exec_refuses_a_command_nobody_could_read() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let ex = executor(home.path());
+    let padded = format!("echo hi{}; rm -rf ~/x", " ".repeat(5000));
+    let e = ex
+        .check("shell_exec", &json!({"command": padded}))
+        .await
+        .err()
+        .expect("too long");
+    assert!(e.to_string().contains("at most 4096"), "{e}");
+    let (req, _) = assessed(&ex, "shell_exec", json!({"command": "echo hi"})).await;
+    assert_eq!(req, TrustRequirement::DoubleConfirm);
+}
+
 #[tokio::test]
 async fn shell_exec_runs_a_real_process_with_timeout_and_cap() {
     let home = tempfile::tempdir().expect("tempdir");

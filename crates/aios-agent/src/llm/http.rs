@@ -399,7 +399,9 @@ pub fn parse_arguments(
     }
     serde_json::from_str(json).map_err(|e| {
         endpoint.protocol(format!(
-            "arguments of tool call `{tool}` are not JSON ({e}): {json}"
+            // The raw text is not quoted: it may hold a password meant for the tool.
+            "arguments of tool call `{tool}` are not JSON ({e}; {} bytes)",
+            json.len()
         ))
     })
 }
@@ -413,10 +415,16 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
             .and_then(|v| v.trim().parse::<f64>().ok())
             .filter(|v| v.is_finite() && *v >= 0.0)
     };
+    // `try_from`: a server may send 1e300; `from_secs_f64` would panic on it. What
+    // is kept is capped later by the retry policy.
     get("retry-after-ms")
-        .map(|ms| Duration::from_secs_f64(ms / 1000.0))
-        .or_else(|| get("retry-after").map(Duration::from_secs_f64))
+        .map(|ms| ms / 1000.0)
+        .or_else(|| get("retry-after"))
+        .map(|s| Duration::try_from_secs_f64(s).map_or(MAX_RETRY_AFTER, |d| d.min(MAX_RETRY_AFTER)))
 }
+
+/// Longest `retry-after` honoured as sent.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 /// The message inside a JSON error body (`error.message`, `message`, `error`), else
 /// the body itself.

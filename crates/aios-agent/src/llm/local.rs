@@ -7,6 +7,7 @@
 //! if the agent is killed (parent-death signal and end of stdin), so it is never
 //! orphaned.
 
+use crate::pin::Pinned;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -438,6 +439,14 @@ impl Worker {
 }
 
 async fn supervise(spec: WorkerSpec, mut jobs: mpsc::Receiver<Job>, restarts: Arc<AtomicU64>) {
+    // The worker writes every tool call: a replaced one is never started (see `pin`).
+    let pin = {
+        let program = spec.program.clone();
+        match tokio::task::spawn_blocking(move || Pinned::now(program)).await {
+            Ok(p) => Arc::new(p),
+            Err(_) => Arc::new(Pinned::now(PathBuf::new())),
+        }
+    };
     let mut worker: Option<Worker> = None;
     let mut started_once = false;
     // Start right away so the first question finds a warm model.
@@ -448,7 +457,11 @@ async fn supervise(spec: WorkerSpec, mut jobs: mpsc::Receiver<Job>, restarts: Ar
                 restarts.fetch_add(1, Ordering::Relaxed);
             }
             started_once = true;
-            match Worker::spawn(&spec).await {
+            let spawned = match crate::pin::check(&pin).await {
+                Ok(()) => Worker::spawn(&spec).await,
+                Err(message) => Err(LlmError::Worker { message }),
+            };
+            match spawned {
                 Ok(w) => worker = Some(w),
                 Err(e) => {
                     warn!("local model unavailable: {e}");

@@ -8,7 +8,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::tool::{Tool, ToolContext, ToolError, definition_for, parse_args};
+use crate::tool::{Assessment, Tool, ToolContext, ToolError, definition_for, parse_args};
+use crate::tools::guard;
 use crate::tools::spoken::{base, count, series};
 
 /// Most files `file_search` reports.
@@ -83,18 +84,66 @@ impl Tool for FileRead {
     async fn execute(&self, args: Value, ctx: &ToolContext) -> Result<String, ToolError> {
         let a: PathArgs = parse_args("file_read", args)?;
         let path = ctx.resolve(&a.path);
-        let bytes = tokio::fs::read(&path)
-            .await
-            .map_err(|e| io_err("read", &path, &e))?;
+        let cap = ctx.read_cap;
+        let (bytes, size) = tokio::task::spawn_blocking({
+            let path = path.clone();
+            move || read_regular(&path, cap)
+        })
+        .await
+        .map_err(|e| ToolError::failed(format!("reading {} stopped: {e}", path.display())))?
+        .map_err(|e| match e {
+            ReadError::Io(e) => io_err("read", &path, &e),
+            ReadError::NotRegular(kind) => ToolError::failed(format!(
+                "{} is {kind}, not a file; only regular files are read",
+                path.display()
+            )),
+        })?;
         if bytes.iter().take(8192).any(|&b| b == 0) {
             return Err(ToolError::failed(format!(
-                "{} is a binary file ({} bytes), not text",
+                "{} is a binary file ({size} bytes), not text",
                 path.display(),
-                bytes.len()
             )));
         }
-        Ok(ctx.cap(&String::from_utf8_lossy(&bytes)))
+        // A file cut at the read cap gets the output cap's marker with its real
+        // size, so the spoken summary and the model both see it is not whole.
+        Ok(ctx.cap_of(&String::from_utf8_lossy(&bytes), size))
     }
+}
+
+enum ReadError {
+    Io(std::io::Error),
+    NotRegular(&'static str),
+}
+
+/// At most `cap` bytes of the regular file at `path`, with its size. Opened without
+/// blocking, so a FIFO cannot hold the thread; devices (`/dev/zero`), FIFOs and
+/// sockets are refused before a byte is read.
+fn read_regular(path: &Path, cap: usize) -> Result<(Vec<u8>, u64), ReadError> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+        .map_err(ReadError::Io)?;
+    let meta = file.metadata().map_err(ReadError::Io)?;
+    let t = meta.file_type();
+    if !t.is_file() {
+        return Err(ReadError::NotRegular(if t.is_dir() {
+            "a folder"
+        } else if t.is_fifo() {
+            "a pipe (FIFO)"
+        } else if t.is_socket() {
+            "a socket"
+        } else {
+            "a device"
+        }));
+    }
+    let mut bytes = Vec::with_capacity(meta.len().min(cap as u64) as usize);
+    file.take(cap as u64)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    Ok((bytes, meta.len()))
 }
 
 /// `file_write`: creates or replaces a file (and its missing parent folders).
@@ -122,25 +171,112 @@ impl Tool for FileWrite {
             args["path"].as_str().unwrap_or("?")
         )
     }
+    async fn assess(&self, args: &Value, ctx: &ToolContext) -> Result<Assessment, ToolError> {
+        let a: WriteArgs = parse_args("file_write", args.clone())?;
+        Ok(blocking(ctx, move |ctx| write_plan(ctx, &a.path))
+            .await?
+            .assessment())
+    }
     async fn execute(&self, args: Value, ctx: &ToolContext) -> Result<String, ToolError> {
         let a: WriteArgs = parse_args("file_write", args)?;
-        let path = ctx.resolve(&a.path);
+        let plan = blocking(ctx, {
+            let path = a.path.clone();
+            move |ctx| write_plan(ctx, &path)
+        })
+        .await?;
+        let path = plan.target;
         if let Some(parent) = path.parent() {
             tokio::fs::create_dir_all(parent)
                 .await
                 .map_err(|e| io_err("create the folder", parent, &e))?;
         }
-        let existed = tokio::fs::try_exists(&path).await.unwrap_or(false);
         tokio::fs::write(&path, a.content.as_bytes())
             .await
             .map_err(|e| io_err("write", &path, &e))?;
         Ok(format!(
             "{} {} ({} bytes)",
-            if existed { "Replaced" } else { "Created" },
+            if plan.replaces.is_some() {
+                "Replaced"
+            } else {
+                "Created"
+            },
             path.display(),
             a.content.len()
         ))
     }
+}
+
+/// Runs a blocking file-system judgement off the async runtime.
+async fn blocking<T: Send + 'static>(
+    ctx: &ToolContext,
+    f: impl FnOnce(&ToolContext) -> Result<T, ToolError> + Send + 'static,
+) -> Result<T, ToolError> {
+    let ctx = ctx.clone();
+    tokio::task::spawn_blocking(move || f(&ctx))
+        .await
+        .map_err(|e| ToolError::failed(format!("the file check stopped: {e}")))?
+}
+
+/// Where a write lands and what it changes.
+struct WritePlan {
+    /// The resolved file (a link is written through, so this is where it points).
+    target: PathBuf,
+    /// Size of the file it replaces.
+    replaces: Option<u64>,
+    /// The session path it is in (`.bashrc`, `.config/autostart`).
+    session: Option<&'static str>,
+    /// The path as the model wrote it resolves elsewhere (a link, `..`).
+    moved: bool,
+}
+
+impl WritePlan {
+    fn assessment(&self) -> Assessment {
+        let mut notes = Vec::new();
+        if self.moved {
+            notes.push(format!("writes {}", self.target.display()));
+        }
+        if let Some(s) = self.session {
+            notes.push(format!("~/{s} runs code or changes your session"));
+        }
+        if let Some(n) = self.replaces {
+            notes.push(format!("replaces an existing file of {n} bytes"));
+        }
+        let requirement = if self.session.is_some() || self.replaces.is_some() {
+            TrustRequirement::DoubleConfirm
+        } else {
+            TrustRequirement::Confirm
+        };
+        Assessment { requirement, notes }
+    }
+}
+
+fn write_plan(ctx: &ToolContext, path: &str) -> Result<WritePlan, ToolError> {
+    let asked = ctx.resolve(path);
+    let target = guard::resolve(&asked, true)?;
+    guard::refuse_protected(ctx, &target, "write")?;
+    let replaces = match std::fs::metadata(&target) {
+        Ok(m) if m.is_dir() => {
+            return Err(ToolError::failed(format!(
+                "{} is a folder; give the path of a file in it",
+                target.display()
+            )));
+        }
+        Ok(m) if !m.is_file() => {
+            return Err(ToolError::failed(format!(
+                "{} is not a regular file (a device, pipe or socket); refusing to write it",
+                target.display()
+            )));
+        }
+        Ok(m) => Some(m.len()),
+        Err(_) => None,
+    };
+    let plain: PathBuf = asked.components().collect();
+    Ok(WritePlan {
+        session: guard::session_path(ctx, &target),
+        moved: plain != target && guard::resolve(&plain, false).ok().as_ref() != Some(&target),
+        target,
+        replaces,
+    })
 }
 
 /// `file_list`: the entries of a folder, folders first.
@@ -345,49 +481,93 @@ impl Tool for FileDelete {
     fn describe(&self, args: &Value) -> String {
         format!("Delete {}", args["path"].as_str().unwrap_or("?"))
     }
+    async fn assess(&self, args: &Value, ctx: &ToolContext) -> Result<Assessment, ToolError> {
+        let a: PathArgs = parse_args("file_delete", args.clone())?;
+        let plan = blocking(ctx, move |ctx| delete_plan(ctx, &a.path)).await?;
+        Ok(Assessment {
+            requirement: TrustRequirement::DoubleConfirm,
+            notes: vec![plan.to_string()],
+        })
+    }
     async fn execute(&self, args: Value, ctx: &ToolContext) -> Result<String, ToolError> {
         let a: PathArgs = parse_args("file_delete", args)?;
-        let path = ctx.resolve(&a.path);
-        let canon = tokio::fs::canonicalize(&path)
-            .await
-            .map_err(|e| io_err("find", &path, &e))?;
-        let home = tokio::fs::canonicalize(&ctx.home)
-            .await
-            .unwrap_or(ctx.home.clone());
-        if canon == Path::new("/") || canon == home {
-            return Err(ToolError::failed(format!(
-                "refusing to delete {}: it is the whole home folder or the root",
-                canon.display()
-            )));
+        let plan = blocking(ctx, move |ctx| delete_plan(ctx, &a.path)).await?;
+        let path = &plan.target;
+        match plan.kind {
+            Doomed::Folder { .. } => {
+                // `remove_dir_all` removes links inside, never what they point to.
+                tokio::fs::remove_dir_all(path)
+                    .await
+                    .map_err(|e| io_err("delete", path, &e))?;
+            }
+            Doomed::File { .. } | Doomed::Link { .. } => {
+                tokio::fs::remove_file(path)
+                    .await
+                    .map_err(|e| io_err("delete", path, &e))?;
+            }
         }
-        // symlink_metadata: a link is removed itself, never what it points to.
-        let meta = tokio::fs::symlink_metadata(&path)
-            .await
-            .map_err(|e| io_err("find", &path, &e))?;
-        if meta.is_dir() {
-            let n = count_files(&path);
-            tokio::fs::remove_dir_all(&path)
-                .await
-                .map_err(|e| io_err("delete", &path, &e))?;
-            Ok(format!("Deleted the folder {} ({n} files)", path.display()))
-        } else {
-            tokio::fs::remove_file(&path)
-                .await
-                .map_err(|e| io_err("delete", &path, &e))?;
-            Ok(format!("Deleted {}", path.display()))
+        Ok(format!("Deleted {plan}").replacen("removes ", "", 1))
+    }
+}
+
+/// Most files counted for the prompt of a folder delete.
+const DELETE_COUNT_LIMIT: usize = 100_000;
+
+/// What a delete removes.
+struct DeletePlan {
+    target: PathBuf,
+    kind: Doomed,
+}
+
+enum Doomed {
+    File { bytes: u64 },
+    Link { to: PathBuf },
+    Folder { files: usize, more: bool },
+}
+
+impl std::fmt::Display for DeletePlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = self.target.display();
+        match &self.kind {
+            Doomed::File { bytes } => write!(f, "removes the file {t} ({bytes} bytes)"),
+            Doomed::Link { to } => write!(
+                f,
+                "removes the link {t} itself, not {} it points to",
+                to.display()
+            ),
+            Doomed::Folder { files, more } => write!(
+                f,
+                "removes the folder {t} and the {}{files} files in it",
+                if *more { "more than " } else { "" }
+            ),
         }
     }
 }
 
-fn count_files(dir: &Path) -> usize {
-    std::fs::read_dir(dir).map_or(0, |rd| {
-        rd.flatten()
-            .map(|e| match e.file_type() {
-                Ok(t) if t.is_dir() => count_files(&e.path()),
-                _ => 1,
-            })
-            .sum()
-    })
+/// Resolves a delete: the link itself (never followed, trailing slash or not),
+/// refusing the home, its ancestors, `/` and AIOS's own files.
+fn delete_plan(ctx: &ToolContext, path: &str) -> Result<DeletePlan, ToolError> {
+    let target = guard::resolve(&ctx.resolve(path), false)?;
+    let home = guard::real_home(ctx);
+    if home.starts_with(&target) {
+        return Err(ToolError::failed(format!(
+            "refusing to delete {}: it is the home folder, a folder that holds it, or the root",
+            target.display()
+        )));
+    }
+    guard::refuse_protected(ctx, &target, "delete")?;
+    let meta = std::fs::symlink_metadata(&target).map_err(|e| io_err("find", &target, &e))?;
+    let kind = if meta.file_type().is_symlink() {
+        Doomed::Link {
+            to: std::fs::read_link(&target).unwrap_or_default(),
+        }
+    } else if meta.is_dir() {
+        let (files, more) = guard::count_files(&target, DELETE_COUNT_LIMIT);
+        Doomed::Folder { files, more }
+    } else {
+        Doomed::File { bytes: meta.len() }
+    };
+    Ok(DeletePlan { target, kind })
 }
 
 #[cfg(test)]

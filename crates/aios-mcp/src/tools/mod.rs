@@ -3,6 +3,7 @@
 mod audio;
 mod display;
 mod files;
+mod guard;
 mod shell;
 mod spoken;
 mod system;

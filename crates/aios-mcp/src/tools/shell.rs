@@ -11,7 +11,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use crate::tool::{Tool, ToolContext, ToolError, definition_for, parse_args};
+use crate::tool::{Assessment, Tool, ToolContext, ToolError, definition_for, parse_args};
+
+/// Longest command line `shell_exec` runs (bytes).
+const MAX_COMMAND: usize = 4096;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -38,6 +41,18 @@ impl Tool for ShellExec {
             "Run the command: {}",
             args["command"].as_str().unwrap_or("?")
         )
+    }
+    async fn assess(&self, args: &Value, _ctx: &ToolContext) -> Result<Assessment, ToolError> {
+        let a: ShellArgs = parse_args("shell_exec", args.clone())?;
+        // Nobody reads a longer command line before typing DELETE; padding can also
+        // push what it really does out of sight.
+        if a.command.len() > MAX_COMMAND {
+            return Err(ToolError::failed(format!(
+                "refused: the command is {} bytes long; at most {MAX_COMMAND} are run, so that the person can read what they allow",
+                a.command.len()
+            )));
+        }
+        Ok(Assessment::plain(TrustRequirement::DoubleConfirm))
     }
     async fn execute(&self, args: Value, ctx: &ToolContext) -> Result<String, ToolError> {
         let a: ShellArgs = parse_args("shell_exec", args)?;

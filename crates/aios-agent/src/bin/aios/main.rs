@@ -1,5 +1,6 @@
 //! `aios`: the AIOS command line. Talks to `aios-agent` over the IPC socket only.
 
+use aios_common::text::{cut_middle, one_line, printable};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -172,7 +173,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("aios: {e:#}");
+            eprintln!("aios: {}", printable(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }
@@ -222,7 +223,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!(
                     "{} {who}: {}",
                     m.timestamp.format("%Y-%m-%d %H:%M:%S"),
-                    m.content
+                    printable(&m.content)
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -292,17 +293,24 @@ async fn ask(client: &mut IpcClient, text: &str) -> Result<(), ClientError> {
     client
         .chat_events(text, |ev| match ev {
             ChatEvent::Delta(delta) => {
-                let _ = out.write_all(delta.as_bytes());
+                // Model text is shown, never obeyed: escapes and bidi overrides in
+                // it would otherwise repaint the terminal the prompt shares.
+                let _ = out.write_all(printable(delta).as_bytes());
                 let _ = out.flush();
             }
             // Tool activity goes to stderr so stdout stays the reply alone.
             ChatEvent::ToolCall(c) => {
-                let _ = writeln!(err, "[tool] {} {}", c.name, c.arguments);
+                let _ = writeln!(
+                    err,
+                    "[tool] {} {}",
+                    one_line(&c.name),
+                    cut_middle(&one_line(&c.arguments.to_string()), 300)
+                );
             }
             ChatEvent::ToolResult(r) => {
                 let status = if r.is_error { "failed" } else { "done" };
                 let first = r.content.lines().next().unwrap_or_default();
-                let _ = writeln!(err, "[tool {status}] {first}");
+                let _ = writeln!(err, "[tool {status}] {}", cut_middle(&one_line(first), 300));
             }
         })
         .await?;
@@ -351,7 +359,7 @@ async fn chat(client: &mut IpcClient) -> anyhow::Result<ExitCode> {
             Err(e @ ClientError::Disconnected) => eprintln!("\naios: {e}"),
             // A failed turn (model missing, provider down) is a message for the
             // person; the conversation goes on.
-            Err(ClientError::Agent(e)) => println!("{}", e.message),
+            Err(ClientError::Agent(e)) => println!("{}", printable(&e.message)),
             Err(e) => return Err(e.into()),
         }
     }
@@ -400,16 +408,16 @@ fn audit_command(cmd: &AuditCommand) -> anyhow::Result<ExitCode> {
                 let src = e
                     .source
                     .as_deref()
-                    .map(|s| format!(" [after reading {s}]"))
+                    .map(|s| format!(" [after reading {}]", one_line(s)))
                     .unwrap_or_default();
                 println!(
                     "#{:<5} {}  {} {}  {who}{src}\n       {}",
                     e.seq,
                     e.ts.with_timezone(&chrono::Local)
                         .format("%Y-%m-%d %H:%M:%S"),
-                    e.action,
-                    e.args,
-                    e.result.lines().next().unwrap_or_default()
+                    one_line(&e.action),
+                    one_line(&e.args.to_string()),
+                    one_line(e.result.lines().next().unwrap_or_default())
                 );
             }
             Ok(ExitCode::SUCCESS)

@@ -1,6 +1,7 @@
 //! Voice commands: `aios transcribe` and `aios say` run on this machine with no
 //! agent; `aios ptt`, `aios listen` and `aios voice-mode` go through the agent.
 
+use aios_common::text::{one_line, printable};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -72,7 +73,7 @@ pub fn transcribe(file: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        println!("{}", t.text);
+        println!("{}", printable(&t.text));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -99,7 +100,7 @@ pub async fn ptt_toggle(client: &mut IpcClient) -> anyhow::Result<ExitCode> {
                 return follow(client, true, request_id).await;
             }
             IpcMessage::Error(e) if e.request_id == Some(request_id) || e.request_id.is_none() => {
-                eprintln!("aios: {}", e.message);
+                eprintln!("aios: {}", printable(&e.message));
                 return Ok(ExitCode::FAILURE);
             }
             _ => {}
@@ -137,13 +138,13 @@ async fn follow(client: &mut IpcClient, start: bool, request_id: Uuid) -> anyhow
                 }
             }
             IpcMessage::Transcript(t) if t.kind == TranscriptKind::Final => {
-                println!("heard: {}", t.text);
+                println!("heard: {}", printable(&t.text));
                 if t.text.is_empty() {
                     return Ok(ExitCode::SUCCESS);
                 }
             }
             IpcMessage::Error(e) if e.request_id == Some(request_id) || e.request_id.is_none() => {
-                eprintln!("aios: {}", e.message);
+                eprintln!("aios: {}", printable(&e.message));
                 return Ok(ExitCode::FAILURE);
             }
             _ => {}
@@ -175,7 +176,7 @@ pub async fn mode(client: &mut IpcClient, hands_free: bool) -> anyhow::Result<Ex
                 return Ok(ExitCode::SUCCESS);
             }
             IpcMessage::Error(e) if e.request_id == Some(request_id) => {
-                eprintln!("aios: {}", e.message);
+                eprintln!("aios: {}", printable(&e.message));
                 return Ok(ExitCode::FAILURE);
             }
             _ => {}
@@ -214,20 +215,24 @@ pub async fn listen(
             IpcMessage::Transcript(t) if turn.is_none() => match t.kind {
                 TranscriptKind::Partial => {
                     if !as_json {
-                        println!("partial: {}", t.text);
+                        println!("partial: {}", printable(&t.text));
                     }
                     partials.push(t.text);
                 }
                 TranscriptKind::Final => {
                     turn = t.request_id;
                     if !as_json {
-                        println!("heard: {}", t.text);
+                        println!("heard: {}", printable(&t.text));
                     }
                 }
             },
             IpcMessage::ToolCall(c) if Some(c.request_id) == turn => {
                 if !as_json {
-                    println!("[tool] {} {}", c.call.name, c.call.arguments);
+                    println!(
+                        "[tool] {} {}",
+                        one_line(&c.call.name),
+                        one_line(&c.call.arguments.to_string())
+                    );
                 }
                 tools.push(json!({"name": c.call.name, "arguments": c.call.arguments}));
             }
@@ -235,7 +240,7 @@ pub async fn listen(
                 let status = if r.result.is_error { "failed" } else { "done" };
                 if !as_json {
                     let first = r.result.content.lines().next().unwrap_or_default();
-                    println!("[tool {status}] {first}");
+                    println!("[tool {status}] {}", one_line(first));
                 }
                 if let Some(last) = tools.last_mut() {
                     last["status"] = json!(status);
@@ -251,8 +256,8 @@ pub async fn listen(
                     if r.transcript.is_empty() {
                         println!("(no speech heard)");
                     } else {
-                        println!("reply: {}", r.reply.trim());
-                        println!("spoken: {}", r.spoken);
+                        println!("reply: {}", printable(r.reply.trim()));
+                        println!("spoken: {}", printable(&r.spoken));
                     }
                     let t = r.timings;
                     println!(
@@ -263,11 +268,11 @@ pub async fn listen(
                 return Ok(ExitCode::SUCCESS);
             }
             IpcMessage::Error(e) if e.request_id == Some(request_id) || e.request_id.is_none() => {
-                eprintln!("aios: {}", e.message);
+                eprintln!("aios: {}", printable(&e.message));
                 return Ok(ExitCode::FAILURE);
             }
             IpcMessage::Error(e) if e.request_id.is_some() && e.request_id == turn => {
-                eprintln!("aios: {}", e.message);
+                eprintln!("aios: {}", printable(&e.message));
                 return Ok(ExitCode::FAILURE);
             }
             _ => {}

@@ -104,6 +104,27 @@ async fn rate_limit_with_a_long_wait_fails_at_once() {
 }
 
 #[tokio::test]
+async fn an_absurd_retry_after_is_an_error_not_a_panic() {
+    for wait in ["1e300", "18446744073709551616", "1e19"] {
+        let server = Server::start(vec![Reply::Full {
+            status: 429,
+            headers: vec![("retry-after", wait.into())],
+            body: String::new(),
+        }])
+        .await;
+        let p = provider(ProviderKind::Openai, &server.base);
+        let started = Instant::now();
+        let err = p.complete(&simple_request()).await.expect_err("429");
+        assert!(started.elapsed() < Duration::from_secs(5), "{wait}");
+        assert!(
+            matches!(err, LlmError::RateLimited { retry_after: Some(d), .. } if d >= Duration::from_secs(3600)),
+            "{wait}: {err:?}"
+        );
+        assert_eq!(server.requests().len(), 1, "{wait}: no retry");
+    }
+}
+
+#[tokio::test]
 async fn server_error_keeps_a_short_message() {
     let long = "x".repeat(1000);
     let body = format!(r#"{{"error":{{"message":"The engine is currently overloaded {long}"}}}}"#);
