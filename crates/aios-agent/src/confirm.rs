@@ -15,6 +15,7 @@ use aios_common::ipc::MessageCodec;
 use aios_common::types::ConfirmRequest;
 use futures::{SinkExt, StreamExt};
 use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::pin::Pinned;
@@ -57,9 +58,11 @@ impl Confirmer {
         }
     }
 
-    /// Asks; resolves when the person answers, the child ends, or `req.timeout_secs`
-    /// pass.
-    pub async fn ask(&self, req: &ConfirmRequest) -> Answer {
+    /// Asks; resolves when the person answers, the child ends, `req.timeout_secs`
+    /// pass, or `cancel` fires (the client that asked went away): then the question
+    /// is withdrawn, the prompt told so through the channel closing, and the answer
+    /// is a denial.
+    pub async fn ask(&self, req: &ConfirmRequest, cancel: &CancellationToken) -> Answer {
         let Some(program) = &self.program else {
             return Answer::Denied(
                 "aios-confirm is not installed beside aios-agent, so nobody could be asked".into(),
@@ -86,7 +89,12 @@ impl Confirmer {
             Ok(c) => c,
             Err(e) => return Answer::Denied(format!("cannot start {}: {e}", program.display())),
         };
-        let answer = converse(ours, req).await;
+        let answer = tokio::select! {
+            a = converse(ours, req) => a,
+            () = cancel.cancelled() => Answer::Denied(
+                "the question was withdrawn: the client that asked disconnected".into(),
+            ),
+        };
         // The child should end by itself once it has answered or timed out; if not, stop it.
         if tokio::time::timeout(GRACE, child.wait()).await.is_err() {
             let _ = child.start_kill();

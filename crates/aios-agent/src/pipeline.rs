@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use aios_common::types::{ConfirmRequest, ToolCall, ToolResult, TrustLevel, TrustRequirement};
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::audit::Record;
@@ -53,6 +54,7 @@ pub(crate) async fn run(
     call: &ToolCall,
     shown: &ToolCall,
     taint: &Taint,
+    cancel: &CancellationToken,
 ) -> Outcome {
     let record = |approved: bool, result: String| Record {
         call_id: call.id.clone(),
@@ -123,7 +125,7 @@ pub(crate) async fn run(
                 timeout_secs: state.config().agent.confirm_timeout_secs.max(1),
             };
             state.set_pending(Some(req.request_id)).await;
-            let answer = state.confirmer().ask(&req).await;
+            let answer = state.confirmer().ask(&req, cancel).await;
             state.set_pending(None).await;
             match answer {
                 Answer::Approved => "the person",

@@ -43,6 +43,15 @@ impl Taint {
         }
     }
 
+    /// Adds everything `other` holds.
+    pub fn merge(&mut self, other: &Taint) {
+        if let Some(level) = other.level {
+            for s in &other.sources {
+                self.add(level, s.clone());
+            }
+        }
+    }
+
     /// True when outside content is present.
     pub fn is_tainted(&self) -> bool {
         self.level.is_some()

@@ -14,8 +14,8 @@ use crate::audit::AuditLog;
 use crate::confirm::Confirmer;
 use crate::llm::local::{LocalProvider, WorkerSpec, worker_program};
 use crate::llm::{DeltaStream, EchoProvider, LlmError, LlmProvider, LlmRequest, cloud_provider};
-use crate::policy::RateLimit;
-use aios_common::types::{ToolDefinition, TrustRequirement};
+use crate::policy::{RateLimit, Taint};
+use aios_common::types::{ToolDefinition, TrustLevel, TrustRequirement};
 use aios_mcp::{ToolContext, ToolExecutor};
 
 /// Events for every client (voice state, spoken turns) a slow client may lag by
@@ -40,7 +40,7 @@ pub struct AgentState {
     confirmer: Confirmer,
     rate: Mutex<RateLimit>,
     pending: Mutex<Option<uuid::Uuid>>,
-    turn_lock: Mutex<()>,
+    turn_lock: Arc<Mutex<()>>,
     events: tokio::sync::broadcast::Sender<aios_common::ipc::IpcMessage>,
     voice: std::sync::OnceLock<crate::voice::VoiceHandle>,
 }
@@ -69,7 +69,17 @@ struct Current {
     last: Option<Instant>,
     /// The person asked for a new conversation: the next turn starts one.
     fresh: bool,
+    /// Outside content the conversation has held since it began, kept here rather
+    /// than rebuilt from the history window: content that scrolled out of the window
+    /// leaves the model's paraphrase of it behind.
+    taint: Taint,
+    /// `taint` must be rebuilt from the whole stored conversation (one that goes on
+    /// after a restart).
+    rescan: bool,
 }
+
+/// Most messages of a conversation read back to rebuild its taint after a restart.
+const TAINT_SCAN: usize = 100_000;
 
 impl AgentState {
     /// Builds the provider, opens the history and loads the system prompt from `config`.
@@ -95,7 +105,7 @@ impl AgentState {
             audit,
             confirmer: Confirmer::beside_current_exe(),
             pending: Mutex::new(None),
-            turn_lock: Mutex::new(()),
+            turn_lock: Arc::new(Mutex::new(())),
             events: tokio::sync::broadcast::channel(EVENT_QUEUE).0,
             voice: std::sync::OnceLock::new(),
         }
@@ -192,8 +202,12 @@ impl AgentState {
     /// Held for the whole of a turn: one person, one conversation, so turns from the
     /// chat window, the dock and the CLI take their places one after another and each
     /// sees the history the previous one left.
-    pub(crate) async fn turn_guard(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.turn_lock.lock().await
+    ///
+    /// Owned, so that the tasks a turn starts (a tool call, its confirmation) can
+    /// hold it too: a turn whose client went away ends only when they do, and the
+    /// next turn cannot put a second question on the terminal meanwhile.
+    pub(crate) async fn turn_guard(&self) -> Arc<tokio::sync::OwnedMutexGuard<()>> {
+        Arc::new(self.turn_lock.clone().lock_owned().await)
     }
 
     /// The conversation this turn joins. A turn more than `conversation_idle_secs`
@@ -243,9 +257,42 @@ impl AgentState {
                 }
             }
         };
+        if current.id != Some(id) {
+            current.taint = Taint::default();
+            // A conversation found on disk may hold content read before the restart.
+            current.rescan = matches!(self.memory, History::Disk { .. });
+        }
         current.id = Some(id);
         current.fresh = false;
         id
+    }
+
+    /// Outside content `conv` has held since it began (see `Current::taint`).
+    pub(crate) async fn taint(&self, conv: ConversationId) -> Taint {
+        let rescan = {
+            let current = self.current.lock().await;
+            if current.id != Some(conv) {
+                return Taint::default();
+            }
+            current.rescan
+        };
+        if rescan {
+            let found = crate::turn::taint_of(&self.recent(conv, TAINT_SCAN).await);
+            let mut current = self.current.lock().await;
+            if current.id == Some(conv) {
+                current.taint.merge(&found);
+                current.rescan = false;
+            }
+        }
+        self.current.lock().await.taint.clone()
+    }
+
+    /// `conv` now holds content of `level` from `source`, until a new conversation.
+    pub(crate) async fn add_taint(&self, conv: ConversationId, level: TrustLevel, source: String) {
+        let mut current = self.current.lock().await;
+        if current.id == Some(conv) {
+            current.taint.add(level, source);
+        }
     }
 
     /// The person starts a new conversation: the next turn joins a new one. Waits

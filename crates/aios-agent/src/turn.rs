@@ -81,7 +81,11 @@ async fn turn(
     req: &ChatRequest,
     client: &impl TurnSink,
 ) -> Result<(), TurnError> {
-    let _turn = state.turn_guard().await;
+    let turn = state.turn_guard().await;
+    // Dropped with this turn, also when its client disconnects and the turn is
+    // aborted: a question still on the terminal is then withdrawn (a denial).
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let _withdraw = cancel.clone().drop_guard();
     let conv = state.conversation().await;
     state
         .remember(StoredMessage::new(
@@ -91,7 +95,11 @@ async fn turn(
             TrustLevel::User,
         ))
         .await;
-    let (mut messages, mut taint) = context(state, conv).await;
+    let (mut messages, window_taint) = context(state, conv).await;
+    // Taint holds from the moment outside content entered this conversation until
+    // the person starts a new one, whether or not that content still fits the window.
+    let mut taint = state.taint(conv).await;
+    taint.merge(&window_taint);
     let provider = state.provider();
     let cfg = &state.config().provider;
     let tools = if provider.supports_tools() {
@@ -225,12 +233,34 @@ async fn turn(
                 call: shown.clone(),
             }))?;
             // On a task of its own: a client that disconnects drops this turn, and a
-            // call must never stop between its audited intent and its outcome.
+            // call must never stop between its audited intent and its outcome. The
+            // task holds the turn until it ends, and stores the result itself, so
+            // the history never keeps a call without one.
             let outcome = {
-                let (state, call, shown, taint) =
-                    (state.clone(), call.clone(), shown.clone(), taint.clone());
-                tokio::spawn(async move { pipeline::run(&state, &call, &shown, &taint).await })
-                    .await
+                let (state, call, shown, taint, cancel, turn) = (
+                    state.clone(),
+                    call.clone(),
+                    shown.clone(),
+                    taint.clone(),
+                    cancel.clone(),
+                    turn.clone(),
+                );
+                tokio::spawn(async move {
+                    let outcome = pipeline::run(&state, &call, &shown, &taint, &cancel).await;
+                    let result = &outcome.result;
+                    state
+                        .add_taint(conv, outcome.trust, pipeline::source_of(&shown))
+                        .await;
+                    let mut m =
+                        StoredMessage::new(conv, Role::Tool, &result.content, outcome.trust);
+                    m.tool_call_id = Some(shown.id.clone());
+                    m.tool_name = Some(shown.name.clone());
+                    m.is_error = result.is_error;
+                    state.remember(m).await;
+                    drop(turn);
+                    outcome
+                })
+                .await
             };
             let Ok(outcome) = outcome else {
                 return Err(TurnError::Gone);
@@ -254,11 +284,6 @@ async fn turn(
             // What a tool returns from outside is content, never instructions: it
             // taints the rest of the conversation.
             taint.add(outcome.trust, pipeline::source_of(&shown));
-            let mut m = StoredMessage::new(conv, Role::Tool, &result.content, outcome.trust);
-            m.tool_call_id = Some(shown.id.clone());
-            m.tool_name = Some(shown.name.clone());
-            m.is_error = result.is_error;
-            state.remember(m).await;
             messages.push(LlmMessage::Tool {
                 call_id: shown.id,
                 name: shown.name,
@@ -334,14 +359,55 @@ async fn context(state: &AgentState, conv: ConversationId) -> (Vec<LlmMessage>, 
         cfg.provider.max_tokens,
         shape,
     );
-    let messages = context::messages(state.system_prompt(), fitted, shape);
+    let answered = answer_every_call(fitted);
+    let messages = context::messages(state.system_prompt(), &answered, shape);
+    (messages, taint_of(fitted))
+}
+
+/// Result text for a stored call that never got one.
+const NO_RESULT: &str = "cancelled: the turn ended before this call ran";
+
+/// `history` with a result after every call that has none (its turn was cut off
+/// before the call ran): OpenAI and Anthropic refuse a conversation with an
+/// unanswered call, and the model should know it did not run.
+pub(crate) fn answer_every_call(history: &[StoredMessage]) -> Vec<StoredMessage> {
+    let mut out = Vec::with_capacity(history.len());
+    let mut i = 0;
+    while i < history.len() {
+        let m = &history[i];
+        out.push(m.clone());
+        i += 1;
+        if m.tool_calls.is_empty() {
+            continue;
+        }
+        // The results of this message's calls follow it.
+        let mut answered = Vec::new();
+        while i < history.len() && history[i].role == Role::Tool {
+            answered.extend(history[i].tool_call_id.clone());
+            out.push(history[i].clone());
+            i += 1;
+        }
+        for c in m.tool_calls.iter().filter(|c| !answered.contains(&c.id)) {
+            let mut r =
+                StoredMessage::new(m.conversation, Role::Tool, NO_RESULT, TrustLevel::System);
+            r.tool_call_id = Some(c.id.clone());
+            r.tool_name = Some(c.name.clone());
+            r.is_error = true;
+            out.push(r);
+        }
+    }
+    out
+}
+
+/// The outside content `history` holds, with where each piece came from.
+pub(crate) fn taint_of(history: &[StoredMessage]) -> Taint {
     let mut taint = Taint::default();
-    for (i, m) in fitted.iter().enumerate() {
+    for (i, m) in history.iter().enumerate() {
         if !m.trust.is_untrusted_content() {
             continue;
         }
         // The call that produced a tool message names its source (the file path).
-        let call = fitted[..i]
+        let call = history[..i]
             .iter()
             .rev()
             .flat_map(|a| a.tool_calls.iter())
@@ -352,7 +418,7 @@ async fn context(state: &AgentState, conv: ConversationId) -> (Vec<LlmMessage>, 
         };
         taint.add(m.trust, source);
     }
-    (messages, taint)
+    taint
 }
 
 /// After a turn, with the memo shape: the worker decodes what the next request
@@ -392,4 +458,46 @@ fn chunk(req: &ChatRequest, delta: &str, done: bool) -> IpcMessage {
         delta: delta.to_owned(),
         done,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aios_memory::ConversationId;
+
+    #[test]
+    fn a_call_cut_off_by_a_disconnect_gets_a_cancelled_result() {
+        let conv = ConversationId(1);
+        let call = |id: &str| ToolCall {
+            id: id.into(),
+            name: "file_delete".into(),
+            arguments: serde_json::json!({"path": "~/x"}),
+        };
+        let mut asked = StoredMessage::new(conv, Role::Assistant, "", TrustLevel::System);
+        asked.tool_calls = vec![call("a"), call("b")];
+        let mut done = StoredMessage::new(conv, Role::Tool, "Deleted ~/x", TrustLevel::System);
+        done.tool_call_id = Some("a".into());
+        let history = vec![
+            StoredMessage::new(conv, Role::User, "delete x and y", TrustLevel::User),
+            asked,
+            done,
+            StoredMessage::new(conv, Role::User, "what now?", TrustLevel::User),
+        ];
+        let fixed = answer_every_call(&history);
+        let roles: Vec<Role> = fixed.iter().map(|m| m.role).collect();
+        assert_eq!(
+            roles,
+            [
+                Role::User,
+                Role::Assistant,
+                Role::Tool,
+                Role::Tool,
+                Role::User
+            ]
+        );
+        assert_eq!(fixed[3].tool_call_id.as_deref(), Some("b"));
+        assert!(fixed[3].is_error && fixed[3].content.starts_with("cancelled"));
+        // A history where every call has its result is left as it is.
+        assert_eq!(answer_every_call(&fixed).len(), fixed.len());
+    }
 }

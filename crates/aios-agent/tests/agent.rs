@@ -509,6 +509,59 @@ fn invalid_config_refuses_to_start_naming_file_line_and_key() {
     assert!(log.contains("config loaded"), "{log}");
 }
 
+#[tokio::test]
+async fn the_client_refuses_a_socket_served_by_another_user() {
+    if !nix::unistd::geteuid().is_root() {
+        // Needs a second uid; CI runs as root, so there this always runs.
+        eprintln!("not root: cannot serve a socket as another uid");
+        return;
+    }
+    // Another user (nobody) listens on a path in a shared folder, as a stranger
+    // could on a custom socket path; it could answer anything.
+    let shared = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(shared.path(), std::fs::Permissions::from_mode(0o1777))
+        .expect("chmod");
+    let path = shared.path().join("agent.sock");
+    let script = "import socket,sys,os\ns=socket.socket(socket.AF_UNIX)\ns.bind(sys.argv[1])\nos.chmod(sys.argv[1],0o666)\ns.listen(4)\nprint('ready',flush=True)\nwhile True:\n  c,_=s.accept()\n  c.recv(65536)\n";
+    let mut stranger = tokio::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&path)
+        .uid(65534)
+        .gid(65534)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 as nobody");
+    let mut ready = [0u8; 5];
+    stranger
+        .stdout
+        .as_mut()
+        .expect("stdout")
+        .read_exact(&mut ready)
+        .await
+        .expect("the stranger listens");
+    let mut c = client(&path);
+    let err = c.status().await.expect_err("a foreign server");
+    assert!(
+        matches!(err, ClientError::ForeignServer { uid: 65534, .. }),
+        "{err:?}"
+    );
+    // Through the real CLI, too.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_aios"))
+        .args(["--no-wait", "--socket"])
+        .arg(&path)
+        .arg("status")
+        .output()
+        .await
+        .expect("aios status");
+    let err = text(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("refusing to talk to") && err.contains("uid 65534"),
+        "{err}"
+    );
+    let _ = stranger.kill().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_with_another_uid_is_refused() {
     use aios_common::ipc::server::check_peer;
@@ -531,6 +584,30 @@ async fn a_peer_with_another_uid_is_refused() {
     )
     .expect("chmod");
     std::fs::set_permissions(&agent.path, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    // A raw client as nobody: the agent refuses it (and may hang up before reading
+    // its hello).
+    let mut frame = (hello().len() as u32).to_be_bytes().to_vec();
+    frame.extend(hello());
+    let hex: String = frame.iter().map(|b| format!("{b:02x}")).collect();
+    let out = tokio::process::Command::new("python3")
+        .args([
+            "-c",
+            "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ntry:\n  s.sendall(bytes.fromhex(sys.argv[2]))\nexcept OSError:\n  pass\nprint(s.recv(65536)[4:].decode())",
+        ])
+        .arg(&agent.path)
+        .arg(&hex)
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .await
+        .expect("python3 as nobody");
+    let reply = text(&out.stdout);
+    assert!(
+        reply.contains("permission_denied") && reply.contains("uid 65534"),
+        "{reply} {}",
+        text(&out.stderr)
+    );
+    // The real CLI as nobody does not even send its hello: the server is not its own.
     let cli = open.path().join("aios");
     std::fs::copy(env!("CARGO_BIN_EXE_aios"), &cli).expect("copy cli");
     std::fs::set_permissions(&cli, std::fs::Permissions::from_mode(0o755)).expect("chmod");
@@ -546,9 +623,8 @@ async fn a_peer_with_another_uid_is_refused() {
         .await
         .expect("run as nobody");
     let err = text(&out.stderr);
-    assert!(!out.status.success(), "{err}");
     assert!(
-        err.contains("refused") && err.contains("permission_denied") && err.contains("uid 65534"),
+        !out.status.success() && err.contains("refusing to talk to") && err.contains("uid 0"),
         "{err}"
     );
     let mut c = client(&agent.path);

@@ -33,6 +33,11 @@ impl Channel {
         Ok(Self { sock })
     }
 
+    /// The socket, to notice the agent hanging up (it withdrew the question).
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+
     /// Reads the one request.
     pub fn read_request(&mut self) -> Result<ConfirmRequest, String> {
         self.sock

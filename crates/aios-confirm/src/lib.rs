@@ -47,7 +47,7 @@ pub fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let verdict = tty::ask(&req);
+    let verdict = tty::ask(&req, chan.fd());
     let resp = ConfirmResponse {
         request_id: req.request_id,
         approved: verdict.is_ok(),

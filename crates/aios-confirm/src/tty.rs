@@ -2,7 +2,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use aios_common::types::{ConfirmRequest, TrustRequirement};
@@ -19,7 +19,10 @@ use crate::judge;
 const MAX_LINE: usize = 256;
 
 /// Asks on the controlling terminal; `Ok` approves, `Err` says why not.
-pub fn ask(req: &ConfirmRequest) -> Result<(), String> {
+/// `agent` is the channel: the agent sends nothing after the request, so when it
+/// becomes readable the agent has hung up (the client that asked went away) and the
+/// question is withdrawn.
+pub fn ask(req: &ConfirmRequest, agent: BorrowedFd<'_>) -> Result<(), String> {
     let mut tty = match OpenOptions::new().read(true).write(true).open("/dev/tty") {
         Ok(t) => t,
         Err(e) => {
@@ -36,13 +39,14 @@ pub fn ask(req: &ConfirmRequest) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(req.timeout_secs);
     let _ = tty.write_all(prompt(req, width(&tty)).as_bytes());
     let _ = tty.flush();
-    let verdict = match read_line(&mut tty, deadline) {
+    let verdict = match read_line(&mut tty, agent, deadline) {
         Line::Typed(text) => judge(req, &text),
         Line::Timeout => {
             let _ = tty.write_all(b"\n");
             Err(format!("no answer within {} s", req.timeout_secs))
         }
         Line::Closed(why) => Err(format!("the terminal closed ({why})")),
+        Line::Withdrawn => Err("the question was withdrawn by the agent".into()),
     };
     let note = match &verdict {
         Ok(()) => "Allowed.\n".to_owned(),
@@ -133,9 +137,10 @@ enum Line {
     Typed(String),
     Timeout,
     Closed(String),
+    Withdrawn,
 }
 
-fn read_line(tty: &mut File, deadline: Instant) -> Line {
+fn read_line(tty: &mut File, agent: BorrowedFd<'_>, deadline: Instant) -> Line {
     let mut line = Vec::new();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -143,12 +148,22 @@ fn read_line(tty: &mut File, deadline: Instant) -> Line {
             return Line::Timeout;
         }
         let ms = u16::try_from(left.as_millis().min(10_000)).unwrap_or(10_000);
-        let mut fds = [PollFd::new(tty.as_fd(), PollFlags::POLLIN)];
+        let mut fds = [
+            PollFd::new(tty.as_fd(), PollFlags::POLLIN),
+            PollFd::new(agent, PollFlags::POLLIN),
+        ];
         match poll(&mut fds, PollTimeout::from(ms)) {
             Ok(0) => continue,
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Line::Closed(e.to_string()),
+        }
+        if fds[1].any().unwrap_or(true) {
+            let _ = tty.write_all(b"\n");
+            return Line::Withdrawn;
+        }
+        if !fds[0].any().unwrap_or(false) {
+            continue;
         }
         let mut buf = [0u8; 128];
         match tty.read(&mut buf) {

@@ -74,6 +74,19 @@ pub enum ClientError {
     /// The agent sent something this client cannot use.
     #[error("unexpected {0} message from aios-agent")]
     Unexpected(&'static str),
+    /// The socket belongs to a process of another user: it could answer in the
+    /// agent's place (a custom socket path in a shared folder), so nothing is sent.
+    #[error(
+        "refusing to talk to {path}: it is served by uid {uid}, not by you (uid {me}); check the socket path (`--socket`, AIOS_SOCKET, `socket_path`)"
+    )]
+    ForeignServer {
+        /// The socket path.
+        path: PathBuf,
+        /// The server's uid.
+        uid: u32,
+        /// Ours.
+        me: u32,
+    },
     /// Framing or socket failure.
     #[error(transparent)]
     Codec(#[from] CodecError),
@@ -173,6 +186,16 @@ impl IpcClient {
                 }
             }
         };
+        // Before a byte is sent: the server must be ours (the kernel says who it is).
+        let uid = stream.peer_cred()?.uid();
+        let me = nix::unistd::getuid().as_raw();
+        if uid != me {
+            return Err(ClientError::ForeignServer {
+                path: self.path.clone(),
+                uid,
+                me,
+            });
+        }
         let mut conn = Framed::new(stream, MessageCodec::new(self.max_frame));
         let sent = conn
             .send(IpcMessage::Hello(Hello {
