@@ -22,6 +22,8 @@ use crate::pin::Pinned;
 
 /// Largest answer frame accepted from the child.
 const MAX_FRAME: usize = 64 * 1024;
+/// How much longer than the prompt's own timeout the agent waits for its answer.
+const PROMPT_FIRST: Duration = Duration::from_secs(1);
 /// Time the child gets to go after the deadline before it is killed.
 const GRACE: Duration = Duration::from_secs(2);
 
@@ -123,7 +125,10 @@ async fn converse(ours: std::os::unix::net::UnixStream, req: &ConfirmRequest) ->
     {
         return Answer::Denied("the confirmation prompt could not be reached".into());
     }
-    let deadline = Duration::from_secs(req.timeout_secs);
+    // The prompt times out by itself and says so on the terminal; the agent waits a
+    // little longer, so that its hanging up (which the prompt reads as "withdrawn")
+    // does not race the prompt's own timeout. A prompt that hangs is still cut off.
+    let deadline = Duration::from_secs(req.timeout_secs) + PROMPT_FIRST;
     match tokio::time::timeout(deadline, framed.next()).await {
         Err(_) => Answer::Denied(format!("no answer within {} s", req.timeout_secs)),
         Ok(None) => Answer::Denied("the confirmation prompt closed without an answer".into()),
