@@ -18,6 +18,13 @@ use crate::turn;
 
 /// Chat turns one client may queue while one is running.
 const TURN_QUEUE: usize = 16;
+/// Most messages one history request may ask for.
+const HISTORY_MAX: usize = 1000;
+/// Room a history reply's messages may take: a frame over the limit would close
+/// the connection with no answer.
+const HISTORY_REPLY_BYTES: usize = aios_common::ipc::DEFAULT_MAX_FRAME - 64 * 1024;
+/// Longest message text in a history reply (the rest is cut and said so).
+const HISTORY_MESSAGE_BYTES: usize = 16 * 1024;
 
 /// The agent's [`Handler`]: answers control requests inline and runs each client's
 /// chat turns one after another on a task of that client's own.
@@ -126,11 +133,19 @@ impl Handler for Router {
                 )
                 .await
             }
+            IpcMessage::HistoryRequest(r) if r.limit as usize > HISTORY_MAX => client.send(refuse(
+                Some(r.request_id),
+                ErrorCode::History,
+                format!(
+                    "at most {HISTORY_MAX} messages per history request; {} were asked for",
+                    r.limit
+                ),
+            )),
             IpcMessage::HistoryRequest(r) => {
                 let reply = match self.state.history(r.limit as usize).await {
                     Ok(messages) => IpcMessage::HistoryReply(HistoryReply {
                         request_id: r.request_id,
-                        messages: messages.iter().map(for_display).collect(),
+                        messages: fit_reply(messages.iter().map(for_display).collect()),
                     }),
                     Err(message) => refuse(Some(r.request_id), ErrorCode::History, message),
                 };
@@ -264,6 +279,31 @@ fn refuse(request_id: Option<uuid::Uuid>, code: ErrorCode, message: String) -> I
 }
 
 /// A stored message as the history view shows it: tool calls spelled out.
+/// `messages` (oldest first) cut to fit one reply frame: each text at most
+/// `HISTORY_MESSAGE_BYTES`, then the oldest dropped while the whole is too large.
+fn fit_reply(mut messages: Vec<ChatMessage>) -> Vec<ChatMessage> {
+    for m in &mut messages {
+        if m.content.len() > HISTORY_MESSAGE_BYTES {
+            let mut end = HISTORY_MESSAGE_BYTES;
+            while !m.content.is_char_boundary(end) {
+                end -= 1;
+            }
+            let cut = m.content.len() - end;
+            m.content.truncate(end);
+            m.content
+                .push_str(&format!("… ({cut} more bytes not shown)"));
+        }
+    }
+    let size = |m: &ChatMessage| serde_json::to_vec(m).map_or(0, |v| v.len()) + 1;
+    let mut total: usize = messages.iter().map(size).sum();
+    let mut drop = 0;
+    while total > HISTORY_REPLY_BYTES && drop < messages.len() {
+        total -= size(&messages[drop]);
+        drop += 1;
+    }
+    messages.split_off(drop)
+}
+
 fn for_display(m: &StoredMessage) -> ChatMessage {
     let mut content = m.content.clone();
     for c in &m.tool_calls {

@@ -13,7 +13,7 @@ use aios_common::ipc::{
 };
 use aios_common::types::{Role, ToolCall, ToolResult, TrustLevel};
 use aios_memory::{ConversationId, StoredMessage};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tracing::{debug, warn};
 
 use crate::context::{self, Shape};
@@ -30,6 +30,8 @@ const CLOUD_CONTEXT_TOKENS: usize = 32_000;
 enum TurnError {
     Gone,
     Llm(LlmError),
+    /// A bug: a panic in the turn or in one of its tool tasks.
+    Internal(String),
 }
 
 impl From<ClientGone> for TurnError {
@@ -60,7 +62,12 @@ impl TurnSink for ClientHandle {
 /// Runs the turn for `req`, streaming to `client`. Errors reach the client as an
 /// `error` reply with code `provider`.
 pub(crate) async fn run(state: &Arc<AgentState>, req: &ChatRequest, client: &impl TurnSink) {
-    let result = turn(state, req, client).await;
+    // A panic anywhere in the turn must still answer the client (which would
+    // otherwise wait forever) and leave the agent serving.
+    let result = std::panic::AssertUnwindSafe(turn(state, req, client))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|p| Err(TurnError::Internal(panic_text(&p))));
     state.touch().await;
     prewarm_next(state).await;
     match result {
@@ -73,7 +80,25 @@ pub(crate) async fn run(state: &Arc<AgentState>, req: &ChatRequest, client: &imp
                 message: e.to_string(),
             }));
         }
+        Err(TurnError::Internal(why)) => {
+            tracing::error!(request_id = %req.request_id, "turn failed inside the agent: {why}");
+            let _ = client.send(IpcMessage::Error(ErrorReply {
+                request_id: Some(req.request_id),
+                code: ErrorCode::Internal,
+                message: format!(
+                    "the agent failed while answering ({why}); nothing more was done. This is a bug: please report it with the agent's log"
+                ),
+            }));
+        }
     }
+}
+
+/// The message of a panic payload.
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into())
 }
 
 async fn turn(
@@ -262,8 +287,16 @@ async fn turn(
                 })
                 .await
             };
-            let Ok(outcome) = outcome else {
-                return Err(TurnError::Gone);
+            let outcome = match outcome {
+                Ok(o) => o,
+                Err(e) if e.is_panic() => {
+                    return Err(TurnError::Internal(format!(
+                        "the tool pipeline for `{}` failed: {}",
+                        call.name,
+                        panic_text(&e.into_panic())
+                    )));
+                }
+                Err(_) => return Err(TurnError::Gone),
             };
             let result = outcome.result;
             spoken.push(context::spoken_for(

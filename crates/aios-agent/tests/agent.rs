@@ -471,6 +471,65 @@ fn client_reconnects_after_the_agent_restarts() {
 }
 
 #[test]
+fn a_large_history_is_cut_to_one_frame_and_an_absurd_limit_refused() {
+    let env = Env::new();
+    let mut agent = env.agent();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let mut c = client(&env.socket());
+    // Twelve 100 KB questions and their echoes: 2.4 MB, more than one frame holds.
+    for i in 0..12 {
+        let text = format!("{i} {}", "x".repeat(100_000));
+        rt.block_on(c.chat(&text, |_| {})).expect("chat");
+    }
+    let messages = rt
+        .block_on(c.history(50))
+        .expect("an answer, not a closed socket");
+    assert!(!messages.is_empty());
+    assert!(
+        messages.iter().all(|m| m.content.len() < 20_000),
+        "each text cut"
+    );
+    assert!(messages[0].content.contains("more bytes not shown"));
+    let err = rt.block_on(c.history(1_000_000)).expect_err("too many");
+    assert!(err.to_string().contains("at most 1000"), "{err}");
+    // The connection is still good.
+    rt.block_on(c.status()).expect("status");
+    stop(&mut agent, nix::sys::signal::Signal::SIGTERM);
+}
+
+#[test]
+fn the_readme_config_example_starts_an_agent() {
+    let env = Env::new();
+    let readme = include_str!("../../../README.md");
+    let start = readme
+        .find("```toml\n[provider]")
+        .expect("the README's config example");
+    let body = &readme[start + "```toml\n".len()..];
+    let example = &body[..body.find("```").expect("end of the example")];
+    // As written, except that it answers with the echo provider and without voice:
+    // loading the 1.5B model and whisper would only cost this test time.
+    let config = example
+        .replacen("type = \"local\"", "type = \"echo\"", 1)
+        .replacen("enabled = true", "enabled = false", 1);
+    assert!(config.contains("socket_path = \"\"") && config.contains("audit_log = \"\""));
+    env.write_config(&config);
+    let mut agent = env.agent();
+    let out = env.aios(&["ask", "hello there"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("hello there"),
+        "{}",
+        text(&out.stdout)
+    );
+    let log = stop(&mut agent, nix::sys::signal::Signal::SIGTERM);
+    assert!(log.contains("audit log opened"), "{log}");
+    assert!(!log.contains("without an audit log"), "{log}");
+}
+
+#[test]
 fn invalid_config_refuses_to_start_naming_file_line_and_key() {
     let env = Env::new();
     std::fs::create_dir_all(env.config().parent().expect("dir")).expect("mkdir");

@@ -416,7 +416,7 @@ impl AgentConfig {
 
     /// Parses config text; `path` is only used in error messages.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let config: Self = toml::from_str(text).map_err(|e| {
+        let mut config: Self = toml::from_str(text).map_err(|e| {
             let at = e.span().map_or(0, |s| s.start);
             let (line, column) = line_col(text, at);
             ConfigError::Invalid {
@@ -429,7 +429,38 @@ impl AgentConfig {
             }
         })?;
         config.validate(text, path)?;
+        config.empty_means_default();
         Ok(config)
+    }
+
+    /// An empty string means the default, for every path and model key: the
+    /// README's own example writes `socket_path = ""`, and "listen on ''" or "no
+    /// audit log" is never what it meant. (`partial_model` and
+    /// `second_opinion_model` keep their documented meaning of "" below.)
+    fn empty_means_default(&mut self) {
+        let d = Self::default();
+        for p in [
+            &mut self.agent.socket_path,
+            &mut self.agent.audit_log,
+            &mut self.agent.system_prompt,
+        ] {
+            if p.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+                *p = None;
+            }
+        }
+        if self.tools.backlight_root.as_os_str().is_empty() {
+            self.tools.backlight_root = d.tools.backlight_root;
+        }
+        for (value, default) in [
+            (&mut self.local.model, d.local.model),
+            (&mut self.voice.stt_model, d.voice.stt_model),
+            (&mut self.voice.vad_model, d.voice.vad_model),
+            (&mut self.voice.tts_voice, d.voice.tts_voice),
+        ] {
+            if value.trim().is_empty() {
+                *value = default;
+            }
+        }
     }
 
     fn validate(&self, text: &str, path: &Path) -> Result<(), ConfigError> {
@@ -531,6 +562,32 @@ fn key_at(text: &str, at: usize, message: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_readme_example_parses_and_empty_strings_mean_the_defaults() {
+        let readme = include_str!("../../../README.md");
+        let start = readme
+            .find("```toml\n[provider]")
+            .expect("the README's config example");
+        let body = &readme[start + "```toml\n".len()..];
+        let example = &body[..body.find("```").expect("end of the example")];
+        let c = AgentConfig::parse(example, Path::new("README.md")).expect("the README's example");
+        let d = AgentConfig::default();
+        assert_eq!(c.agent.socket_path, None);
+        assert_eq!(c.agent.audit_log, None);
+        assert_eq!(c.agent.system_prompt, None);
+        assert_eq!(c.local.model, d.local.model);
+        assert_eq!(c.tools.read_cap_bytes, d.tools.read_cap_bytes);
+        let c = AgentConfig::parse(
+            "[local]\nmodel = \"\"\n[tools]\nbacklight_root = \"\"\n[voice]\nstt_model = \" \"\npartial_model = \"\"\n",
+            Path::new("x.toml"),
+        )
+        .expect("parse");
+        assert_eq!(c.local.model, d.local.model);
+        assert_eq!(c.tools.backlight_root, d.tools.backlight_root);
+        assert_eq!(c.voice.stt_model, d.voice.stt_model);
+        assert_eq!(c.voice.partial_model, "", "\"\" keeps its meaning here");
+    }
+
     use super::*;
 
     fn invalid(text: &str) -> String {
