@@ -375,14 +375,26 @@ impl AuditLog {
             .try_clone()
             .map_err(io)
             .and_then(|f| Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| io(e.into())))?;
-        file.write_all(line.as_bytes()).map_err(io)?;
-        file.sync_data().map_err(io)?;
+        if let Err(err) = file.write_all(line.as_bytes()) {
+            // Part of the line may be in the file: no later line can extend the
+            // chain honestly, so the log takes no more entries (every tool call is
+            // refused) until the person looks at it.
+            inner.file = None;
+            inner.broken = format!(
+                "a write to the audit log failed ({err}); it may end in a partial line: check it with `aios audit verify` and restart the agent"
+            );
+            return Err(io(err));
+        }
+        // The line is in the file: the chain moves on now, whatever fails next, so
+        // the next entry never reuses this `seq` or links to the one before it.
         let head = Head {
             seq,
             hash: e.hash.clone(),
         };
+        let synced = file.sync_data();
+        inner.head = Some(head.clone());
+        synced.map_err(io)?;
         write_head(&head_path(&path), &head).map_err(io)?;
-        inner.head = Some(head);
         Ok(e)
     }
 
@@ -438,6 +450,27 @@ mod tests {
                 "ok: done".into()
             },
         }
+    }
+
+    #[test]
+    fn a_failed_head_update_does_not_hold_the_chain_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("actions.log");
+        let log = AuditLog::open(&path).expect("open");
+        log.append_now(record(0)).expect("append");
+        // The head cannot be replaced (a folder in its place): the append reports it.
+        let head = head_path(&path);
+        std::fs::remove_file(&head).expect("rm head");
+        std::fs::create_dir(&head).expect("a folder where the head goes");
+        std::fs::write(head.join("x"), "").expect("non-empty");
+        let e = log
+            .append_now(record(1))
+            .expect_err("the head update fails");
+        assert!(e.to_string().contains("actions"), "{e}");
+        std::fs::remove_dir_all(&head).expect("rm folder");
+        let third = log.append_now(record(2)).expect("append");
+        assert_eq!(third.seq, 2, "seq 1 is not reused");
+        assert_eq!(verify(&path).expect("the chain holds"), 3);
     }
 
     fn log_with(n: usize) -> (tempfile::TempDir, PathBuf, Vec<String>) {

@@ -37,6 +37,9 @@ fn main() -> anyhow::Result<()> {
                 ),
         )
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: a log written to a file or a journal must not
+        // carry escape codes.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
     let config_path = match args.config {

@@ -162,13 +162,18 @@ pub(crate) async fn run(
         (false, true) => format!("ok: {} bytes of output", content.len()),
         (false, false) => format!("ok: {content}"),
     };
-    if let Err(e) = state
+    let content = match state
         .audit()
         .append(record(true, clip(&summary, 500)))
         .await
     {
-        warn!("{e}");
-    }
+        Ok(_) => content,
+        // The call ran; the person must hear that its record is missing.
+        Err(e) => {
+            warn!("{e}");
+            format!("{content}\n[The audit log could not record this outcome: {e}]")
+        }
+    };
     Outcome {
         result: ToolResult {
             call_id: call.id.clone(),

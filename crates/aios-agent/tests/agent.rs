@@ -527,6 +527,8 @@ fn the_readme_config_example_starts_an_agent() {
     let log = stop(&mut agent, nix::sys::signal::Signal::SIGTERM);
     assert!(log.contains("audit log opened"), "{log}");
     assert!(!log.contains("without an audit log"), "{log}");
+    // Written to a pipe, not a terminal: no colour codes in it.
+    assert!(!log.contains('\x1b'), "{log:?}");
 }
 
 #[test]

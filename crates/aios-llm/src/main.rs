@@ -51,6 +51,9 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: a log written to a file or a journal must not
+        // carry escape codes.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let mut out = Out(std::io::stdout());
     // Die with the agent even if it is killed with SIGKILL and cannot close our stdin
