@@ -24,10 +24,9 @@ fn model(name: &str) -> PathBuf {
 }
 
 /// The plan's 12 tools, as the benchmarks use them.
+/// The tool definitions the agent ships (not a hand-written copy that could drift).
 fn plan_tools() -> Vec<ToolDefinition> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../benches/data/tools.json");
-    let text = std::fs::read_to_string(path).expect("benches/data/tools.json");
-    let tools: Vec<ToolDefinition> = serde_json::from_str(&text).expect("tool definitions");
+    let tools = aios_mcp::tools::builtin().definitions();
     assert_eq!(tools.len(), 12);
     tools
 }
