@@ -327,6 +327,72 @@ async fn a_client_that_never_reads_is_dropped_and_others_keep_flowing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_bytes_are_bounded_and_so_are_connections() {
+    // Frames are not the limit here (a million may queue); bytes are.
+    let agent = InProc::start(ServerOptions {
+        queue_capacity: 1_000_000,
+        queue_bytes: 256 * 1024,
+        max_frame: 64 * 1024,
+        max_clients: 3,
+        ..Default::default()
+    })
+    .await;
+    let mut hog = raw(&agent.path).await;
+    write_frame(&mut hog, &hello()).await;
+    // Pings, never reading a pong: only the byte limit can stop this queue.
+    let flood = tokio::spawn(async move {
+        let ping = br#"{"type":"ping","seq":1}"#;
+        let mut f = u32::try_from(ping.len())
+            .expect("len")
+            .to_be_bytes()
+            .to_vec();
+        f.extend_from_slice(ping);
+        let many = f.repeat(1000);
+        for _ in 0..10_000 {
+            if hog.write_all(&many).await.is_err() {
+                return true;
+            }
+        }
+        false
+    });
+    let dropped = tokio::time::timeout(HANG, flood)
+        .await
+        .expect("the hog is dropped")
+        .expect("task");
+    assert!(
+        dropped,
+        "the agent disconnected the client that never reads"
+    );
+
+    // Three clients at most: a fourth is told why and closed.
+    let mut kept = Vec::new();
+    for _ in 0..3 {
+        let mut c = client(&agent.path);
+        c.status().await.expect("served");
+        kept.push(c);
+    }
+    let mut fourth = client(&agent.path);
+    match fourth.status().await {
+        Err(ClientError::Rejected(e)) => {
+            assert_eq!(e.code, ErrorCode::Busy, "{}", e.message);
+        }
+        other => panic!("expected a busy refusal, got {other:?}"),
+    }
+    drop(kept.pop());
+    // A place frees up once one leaves.
+    let mut served = false;
+    for _ in 0..100 {
+        if client(&agent.path).status().await.is_ok() {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(served, "a client is served again after one left");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn socket_setup_stale_live_foreign_and_mode() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("s.sock");

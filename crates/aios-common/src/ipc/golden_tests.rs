@@ -222,6 +222,8 @@ fn errors() {
         (ErrorCode::Provider, "provider"),
         (ErrorCode::History, "history"),
         (ErrorCode::Internal, "internal"),
+        (ErrorCode::Voice, "voice"),
+        (ErrorCode::Busy, "busy"),
     ];
     for (code, text) in codes {
         assert_eq!(serde_json::to_value(code).expect("code"), json!(text));

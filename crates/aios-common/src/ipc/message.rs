@@ -422,6 +422,8 @@ pub enum ErrorCode {
     /// Voice is unavailable or failed (no microphone, models missing; the message
     /// says what to do).
     Voice,
+    /// The agent serves as many clients as it takes; this connection is closed.
+    Busy,
 }
 
 /// A typed error; `request_id` is set when the error answers a specific request.

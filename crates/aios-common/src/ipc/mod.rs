@@ -15,6 +15,11 @@
 //!    replaced at start; a live one makes the second agent refuse to start.
 //! 3. On accept the agent reads the peer's credentials (`SO_PEERCRED`); a peer with
 //!    another uid gets an [`ErrorCode::PermissionDenied`] error and is disconnected.
+//!    The client checks the server the same way before it sends anything, and
+//!    refuses a socket served by another uid ([`client::ClientError::ForeignServer`]):
+//!    with a custom path in a shared folder, someone else could answer.
+//!    The agent serves at most `max_clients` connections (64); one more gets
+//!    [`ErrorCode::Busy`] and is closed.
 //!
 //! # Framing
 //!
@@ -54,9 +59,12 @@
 //!    logged, and closes that connection only. A request the agent understood but
 //!    refuses (e.g. a `confirm_response`, which is never valid on this socket) gets an
 //!    [`ErrorReply`] with its `request_id` and the connection stays open.
-//! 9. Each connection has a bounded outgoing queue. A client that stops reading
-//!    until its queue is full is disconnected, so it can never stall the agent or
-//!    other clients.
+//! 9. Each connection has a bounded outgoing queue (1024 frames and 8 MiB). A
+//!    client that stops reading until its queue is full is disconnected, so it can
+//!    never stall the agent or other clients, nor fill its memory.
+//!    `history_request` asks for at most 1000 messages (more is an
+//!    [`ErrorCode::History`] error); a reply that would not fit one frame drops its
+//!    oldest messages and cuts long texts, saying so in the text.
 //! 10. Clients reconnect on their own: [`client::IpcClient`] retries every 500 ms, up
 //!     to 10 attempts, then reports that the agent is not running and how to start it.
 

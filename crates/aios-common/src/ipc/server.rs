@@ -5,7 +5,7 @@ use std::future::Future;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -27,6 +27,11 @@ pub struct ServerOptions {
     pub max_frame: usize,
     /// Outgoing frames queued per client before it counts as not reading.
     pub queue_capacity: usize,
+    /// Outgoing bytes queued per client before it counts as not reading (frames
+    /// can be large, so a frame count alone does not bound the memory).
+    pub queue_bytes: usize,
+    /// Most connections at once; one more is answered `busy` and closed.
+    pub max_clients: usize,
     /// Time a new connection has to send its `hello`.
     pub handshake_timeout: Duration,
     /// Version reported in `welcome`.
@@ -38,6 +43,8 @@ impl Default for ServerOptions {
         Self {
             max_frame: DEFAULT_MAX_FRAME,
             queue_capacity: 1024,
+            queue_bytes: 8 * 1024 * 1024,
+            max_clients: 64,
             handshake_timeout: Duration::from_secs(5),
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
         }
@@ -98,8 +105,11 @@ pub struct ClientGone;
 pub struct ClientHandle {
     id: u64,
     kind: ClientKind,
-    tx: mpsc::Sender<IpcMessage>,
+    tx: mpsc::Sender<(IpcMessage, usize)>,
     cancel: CancellationToken,
+    /// Bytes queued and not yet written, against `max_bytes`.
+    queued: Arc<AtomicUsize>,
+    max_bytes: usize,
 }
 
 impl ClientHandle {
@@ -116,9 +126,33 @@ impl ClientHandle {
     /// Queues a message without waiting. A full queue means the client stopped
     /// reading: it is disconnected so it cannot hold anyone else up.
     pub fn send(&self, msg: IpcMessage) -> Result<(), ClientGone> {
-        match self.tx.try_send(msg) {
+        // The JSON length: what the frame will take in the queue.
+        let size = serde_json::to_vec(&msg).map_or(0, |v| v.len()) + 4;
+        let before = self.queued.fetch_add(size, Ordering::AcqRel);
+        if before + size > self.max_bytes {
+            self.queued.fetch_sub(size, Ordering::AcqRel);
+            if !self.cancel.is_cancelled() {
+                warn!(
+                    client = self.id,
+                    queued = before,
+                    "client stopped reading; its queued bytes reached the limit, disconnecting it"
+                );
+                self.cancel.cancel();
+            }
+            return Err(ClientGone);
+        }
+        match self.tx.try_send((msg, size)) {
             Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(e) => {
+                self.queued.fetch_sub(size, Ordering::AcqRel);
+                self.refused(e)
+            }
+        }
+    }
+
+    fn refused(&self, e: mpsc::error::TrySendError<(IpcMessage, usize)>) -> Result<(), ClientGone> {
+        match e {
+            mpsc::error::TrySendError::Full(_) => {
                 if !self.cancel.is_cancelled() {
                     warn!(
                         client = self.id,
@@ -128,7 +162,7 @@ impl ClientHandle {
                 }
                 Err(ClientGone)
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(ClientGone),
+            mpsc::error::TrySendError::Closed(_) => Err(ClientGone),
         }
     }
 
@@ -218,6 +252,24 @@ impl IpcServer {
             tokio::select! {
                 () = &mut shutdown => break,
                 accepted = self.listener.accept() => match accepted {
+                    Ok((stream, _)) if conns.len() >= self.opts.max_clients => {
+                        // Refused with a reason, on a task of its own: a flood of
+                        // connections must not hold up the accept loop.
+                        warn!(max = self.opts.max_clients, "too many clients; refusing one");
+                        let max_frame = self.opts.max_frame;
+                        let max = self.opts.max_clients;
+                        tokio::spawn(async move {
+                            let mut w = FramedWrite::new(stream, MessageCodec::new(max_frame));
+                            let _ = tokio::time::timeout(
+                                Duration::from_secs(1),
+                                w.send(IpcMessage::Error(ErrorReply::new(
+                                    ErrorCode::Busy,
+                                    format!("the agent already serves {max} clients; close one and try again"),
+                                ))),
+                            )
+                            .await;
+                        });
+                    }
                     Ok((stream, _)) => {
                         let id = next_id.fetch_add(1, Ordering::Relaxed);
                         let conn = Connection {
@@ -307,13 +359,16 @@ impl Connection {
         debug!(?kind, "client connected");
 
         let (tx, rx) = mpsc::channel(self.opts.queue_capacity.max(1));
+        let queued = Arc::new(AtomicUsize::new(0));
         let client = ClientHandle {
             id: self.id,
             kind,
             tx,
             cancel: self.cancel.clone(),
+            queued: queued.clone(),
+            max_bytes: self.opts.queue_bytes.max(self.opts.max_frame + 4),
         };
-        let write_task = tokio::spawn(write_loop(writer, rx, self.cancel.clone()));
+        let write_task = tokio::spawn(write_loop(writer, rx, queued, self.cancel.clone()));
         let mut session = handler.open(&client);
 
         loop {
@@ -390,7 +445,8 @@ impl Connection {
 
 async fn write_loop(
     mut writer: FramedWrite<tokio::net::unix::OwnedWriteHalf, MessageCodec>,
-    mut rx: mpsc::Receiver<IpcMessage>,
+    mut rx: mpsc::Receiver<(IpcMessage, usize)>,
+    queued: Arc<AtomicUsize>,
     cancel: CancellationToken,
 ) {
     loop {
@@ -401,11 +457,17 @@ async fn write_loop(
                 None => break,
             },
         };
-        // Batch whatever is already queued into one flush.
+        // Batch whatever is already queued into one flush; bytes handed to the
+        // writer no longer count against the queue.
+        let (msg, size) = msg;
+        let mut sizes = size;
         let mut res = writer.feed(msg).await;
         while res.is_ok() {
             match rx.try_recv() {
-                Ok(m) => res = writer.feed(m).await,
+                Ok((m, size)) => {
+                    sizes += size;
+                    res = writer.feed(m).await;
+                }
                 Err(_) => break,
             }
         }
@@ -415,6 +477,7 @@ async fn write_loop(
                 r = SinkExt::<IpcMessage>::flush(&mut writer) => r,
             };
         }
+        queued.fetch_sub(sizes, Ordering::AcqRel);
         if let Err(e) = res {
             debug!(error = %e, "write failed; closing");
             cancel.cancel();
