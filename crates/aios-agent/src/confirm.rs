@@ -10,18 +10,15 @@ use std::os::fd::OwnedFd;
 use std::process::Stdio;
 use std::time::Duration;
 
-use aios_common::ipc::IpcMessage;
-use aios_common::ipc::MessageCodec;
+use aios_common::confirm::{ConfirmMessage, MAX_FRAME, decode};
 use aios_common::types::ConfirmRequest;
 use futures::{SinkExt, StreamExt};
-use tokio_util::codec::Framed;
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::pin::Pinned;
 
-/// Largest answer frame accepted from the child.
-const MAX_FRAME: usize = 64 * 1024;
 /// How much longer than the prompt's own timeout the agent waits for its answer.
 const PROMPT_FIRST: Duration = Duration::from_secs(1);
 /// Time the child gets to go after the deadline before it is killed.
@@ -117,34 +114,49 @@ async fn converse(ours: std::os::unix::net::UnixStream, req: &ConfirmRequest) ->
         Ok(s) => s,
         Err(e) => return Answer::Denied(format!("cannot use the confirmation channel: {e}")),
     };
-    let mut framed = Framed::new(stream, MessageCodec::new(MAX_FRAME));
-    if framed
-        .send(IpcMessage::ConfirmRequest(req.clone()))
-        .await
-        .is_err()
-    {
+    // The channel's own protocol (`aios_common::confirm`): length-delimited JSON.
+    let mut framed = Framed::new(
+        stream,
+        LengthDelimitedCodec::builder()
+            .max_frame_length(MAX_FRAME)
+            .new_codec(),
+    );
+    let body = match serde_json::to_vec(&ConfirmMessage::ConfirmRequest(req.clone())) {
+        Ok(b) => b,
+        Err(e) => return Answer::Denied(format!("cannot write the question: {e}")),
+    };
+    if framed.send(bytes::Bytes::from(body)).await.is_err() {
         return Answer::Denied("the confirmation prompt could not be reached".into());
     }
     // The prompt times out by itself and says so on the terminal; the agent waits a
     // little longer, so that its hanging up (which the prompt reads as "withdrawn")
     // does not race the prompt's own timeout. A prompt that hangs is still cut off.
     let deadline = Duration::from_secs(req.timeout_secs) + PROMPT_FIRST;
-    match tokio::time::timeout(deadline, framed.next()).await {
-        Err(_) => Answer::Denied(format!("no answer within {} s", req.timeout_secs)),
-        Ok(None) => Answer::Denied("the confirmation prompt closed without an answer".into()),
-        Ok(Some(Err(e))) => Answer::Denied(format!(
+    let frame = match tokio::time::timeout(deadline, framed.next()).await {
+        Err(_) => return Answer::Denied(format!("no answer within {} s", req.timeout_secs)),
+        Ok(None) => {
+            return Answer::Denied("the confirmation prompt closed without an answer".into());
+        }
+        Ok(Some(Err(e))) => {
+            return Answer::Denied(format!(
+                "the confirmation prompt sent an unreadable answer: {e}"
+            ));
+        }
+        Ok(Some(Ok(frame))) => frame,
+    };
+    match decode(&frame) {
+        Err(e) => Answer::Denied(format!(
             "the confirmation prompt sent an unreadable answer: {e}"
         )),
-        Ok(Some(Ok(IpcMessage::ConfirmResponse(r)))) if r.request_id != req.request_id => {
+        Ok(ConfirmMessage::ConfirmResponse(r)) if r.request_id != req.request_id => {
             Answer::Denied("the answer was for a different request".into())
         }
-        Ok(Some(Ok(IpcMessage::ConfirmResponse(r)))) if r.approved => Answer::Approved,
-        Ok(Some(Ok(IpcMessage::ConfirmResponse(r)))) => {
+        Ok(ConfirmMessage::ConfirmResponse(r)) if r.approved => Answer::Approved,
+        Ok(ConfirmMessage::ConfirmResponse(r)) => {
             Answer::Denied(r.reason.unwrap_or_else(|| "the person said no".into()))
         }
-        Ok(Some(Ok(other))) => Answer::Denied(format!(
-            "the confirmation prompt sent {} instead of an answer",
-            other.type_name()
-        )),
+        Ok(ConfirmMessage::ConfirmRequest(_)) => {
+            Answer::Denied("the confirmation prompt sent a question instead of an answer".into())
+        }
     }
 }

@@ -124,9 +124,7 @@ pub(crate) async fn run(
                 content_source: taint.source_line(),
                 timeout_secs: state.config().agent.confirm_timeout_secs.max(1),
             };
-            state.set_pending(Some(req.request_id)).await;
             let answer = state.confirmer().ask(&req, cancel).await;
-            state.set_pending(None).await;
             match answer {
                 Answer::Approved => "the person",
                 Answer::Denied(why) => {

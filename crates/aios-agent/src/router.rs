@@ -11,7 +11,7 @@ use aios_common::types::ChatMessage;
 use aios_memory::StoredMessage;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use crate::state::AgentState;
 use crate::turn;
@@ -151,36 +151,6 @@ impl Handler for Router {
                 };
                 client.send(reply)
             }
-            IpcMessage::ConfirmResponse(r) => {
-                // Approvals come only from the aios-confirm child the agent started,
-                // over its private channel; one arriving here is an attack or a bug.
-                warn!(request_id = %r.request_id, client = client.id(), "confirm_response on the public socket refused");
-                let pending = self.state.pending().await;
-                let record = crate::audit::Record {
-                    call_id: r.request_id.to_string(),
-                    action: "confirm_response".into(),
-                    args: serde_json::json!({"approved": r.approved, "client": client.id()}),
-                    trust: aios_common::types::TrustLevel::WebContent,
-                    source: Some("the public agent socket".into()),
-                    approved: false,
-                    result: format!(
-                        "rejected: confirmations are accepted only from aios-confirm ({})",
-                        match pending {
-                            Some(p) if p == r.request_id => "it named the pending request",
-                            Some(_) => "a different request was pending",
-                            None => "nothing was pending",
-                        }
-                    ),
-                };
-                if let Err(e) = self.state.audit().append(record).await {
-                    warn!("{e}");
-                }
-                client.send(refuse(
-                    Some(r.request_id),
-                    ErrorCode::Forbidden,
-                    "confirmations are never accepted on the agent socket".into(),
-                ))
-            }
             IpcMessage::PttStart(r) | IpcMessage::PttStop(r) if self.state.voice().is_none() => {
                 client.send(voice_off(r.request_id))
             }
@@ -223,7 +193,6 @@ impl Handler for Router {
             | IpcMessage::ConversationStarted(_)
             | IpcMessage::ToolCall(_)
             | IpcMessage::ToolResult(_)
-            | IpcMessage::ConfirmRequest(_)
             | IpcMessage::ListenReply(_)
             | IpcMessage::Transcript(_)
             | IpcMessage::VoiceState(_)

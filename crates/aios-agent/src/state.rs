@@ -39,7 +39,6 @@ pub struct AgentState {
     audit: AuditLog,
     confirmer: Confirmer,
     rate: Mutex<RateLimit>,
-    pending: Mutex<Option<uuid::Uuid>>,
     turn_lock: Arc<Mutex<()>>,
     events: tokio::sync::broadcast::Sender<aios_common::ipc::IpcMessage>,
     voice: std::sync::OnceLock<crate::voice::VoiceHandle>,
@@ -104,7 +103,6 @@ impl AgentState {
             tool_defs,
             audit,
             confirmer: Confirmer::beside_current_exe(),
-            pending: Mutex::new(None),
             turn_lock: Arc::new(Mutex::new(())),
             events: tokio::sync::broadcast::channel(EVENT_QUEUE).0,
             voice: std::sync::OnceLock::new(),
@@ -164,16 +162,6 @@ impl AgentState {
 
     pub(crate) fn rate_limit(&self) -> &Mutex<RateLimit> {
         &self.rate
-    }
-
-    /// Notes the confirmation being asked now (for auditing forged answers).
-    pub(crate) async fn set_pending(&self, id: Option<uuid::Uuid>) {
-        *self.pending.lock().await = id;
-    }
-
-    /// The confirmation being asked now, if any.
-    pub(crate) async fn pending(&self) -> Option<uuid::Uuid> {
-        *self.pending.lock().await
     }
 
     /// The system prompt.

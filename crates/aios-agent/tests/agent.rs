@@ -194,15 +194,26 @@ async fn each_bad_frame_gets_a_typed_error_and_closes_only_its_connection() {
     write_frame(&mut s, &hello()).await;
     write_frame(
         &mut s,
-        format!(r#"{{"type":"confirm_response","request_id":"{id}","approved":true}}"#).as_bytes(),
+        format!(
+            r#"{{"type":"tool_result","request_id":"{id}","result":{{"call_id":"c","content":"x","is_error":false}}}}"#
+        )
+        .as_bytes(),
     )
     .await;
     write_frame(&mut s, br#"{"type":"ping","seq":5}"#).await;
     s.shutdown().await.expect("shutdown");
     let frames = read_until_closed(&mut s).await;
     assert_eq!(frames[1]["code"], "forbidden", "{frames:?}");
-    assert_eq!(frames[1]["request_id"], id.to_string());
     assert_eq!(frames[2], serde_json::json!({"type":"pong","seq":5}));
+    // A confirmation is not a message of this protocol at all.
+    let mut s = raw(&agent.path).await;
+    write_frame(&mut s, &hello()).await;
+    write_frame(
+        &mut s,
+        format!(r#"{{"type":"confirm_response","request_id":"{id}","approved":true}}"#).as_bytes(),
+    )
+    .await;
+    assert_error(&read_until_closed(&mut s).await, "unknown_message_type");
 
     let status = good.status().await.expect("status after all the abuse");
     assert_eq!(status.clients, 1, "bad connections were all closed");

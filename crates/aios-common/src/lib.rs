@@ -13,6 +13,7 @@
 //! GUIs depend on this crate only; they never link the agent.
 
 pub mod config;
+pub mod confirm;
 pub mod ipc;
 pub mod models;
 pub mod paths;

@@ -4,12 +4,10 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
-use aios_common::ipc::{IpcMessage, decode_message, encode_message};
+use aios_common::confirm::{ConfirmMessage, MAX_FRAME, decode, encode};
 use aios_common::types::{ConfirmRequest, ConfirmResponse};
 use nix::sys::stat::{SFlag, fstat};
 
-/// Largest request accepted.
-const MAX_FRAME: usize = 256 * 1024;
 /// The agent writes the request right after starting us.
 const REQUEST_WAIT: Duration = Duration::from_secs(10);
 
@@ -55,27 +53,21 @@ impl Channel {
         self.sock
             .read_exact(&mut body)
             .map_err(|e| format!("truncated request: {e}"))?;
-        match decode_message(&body) {
-            Ok(IpcMessage::ConfirmRequest(r)) => Ok(r),
-            Ok(other) => Err(format!(
-                "expected confirm_request, got {}",
-                other.type_name()
-            )),
+        match decode(&body) {
+            Ok(ConfirmMessage::ConfirmRequest(r)) => Ok(r),
+            Ok(ConfirmMessage::ConfirmResponse(_)) => {
+                Err("expected confirm_request, got confirm_response".into())
+            }
             Err(e) => Err(format!("unreadable request: {e}")),
         }
     }
 
     /// Writes the answer.
     pub fn write_response(&mut self, resp: &ConfirmResponse) -> Result<(), String> {
-        let mut buf = bytes::BytesMut::new();
-        encode_message(
-            &IpcMessage::ConfirmResponse(resp.clone()),
-            MAX_FRAME,
-            &mut buf,
-        )
-        .map_err(|e| e.to_string())?;
+        let frame =
+            encode(&ConfirmMessage::ConfirmResponse(resp.clone())).map_err(|e| e.to_string())?;
         self.sock
-            .write_all(&buf)
+            .write_all(&frame)
             .map_err(|e| format!("cannot deliver the answer to the agent: {e}"))
     }
 }

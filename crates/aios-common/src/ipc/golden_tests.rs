@@ -161,37 +161,6 @@ fn tool_events() {
             r#"{{"type":"tool_result","request_id":"{ID}","result":{{"call_id":"call_1","content":"a.txt\nb.pdf","is_error":false}}}}"#
         ),
     );
-    golden(
-        IpcMessage::ConfirmRequest(ConfirmRequest {
-            request_id: id(),
-            call,
-            summary: "List ~/Downloads".into(),
-            requirement: TrustRequirement::DoubleConfirm,
-            content_source: Some("/home/user/notes.txt".into()),
-            timeout_secs: 60,
-        }),
-        &format!(
-            r#"{{"type":"confirm_request","request_id":"{ID}","call":{{"id":"call_1","name":"file_list","arguments":{{"path":"/home/user/Downloads"}}}},"summary":"List ~/Downloads","requirement":"DoubleConfirm","content_source":"/home/user/notes.txt","timeout_secs":60}}"#
-        ),
-    );
-    golden(
-        IpcMessage::ConfirmResponse(ConfirmResponse {
-            request_id: id(),
-            approved: false,
-            reason: None,
-        }),
-        &format!(r#"{{"type":"confirm_response","request_id":"{ID}","approved":false}}"#),
-    );
-    golden(
-        IpcMessage::ConfirmResponse(ConfirmResponse {
-            request_id: id(),
-            approved: false,
-            reason: Some("typed \"yes\" instead of DELETE".into()),
-        }),
-        &format!(
-            r#"{{"type":"confirm_response","request_id":"{ID}","approved":false,"reason":"typed \"yes\" instead of DELETE"}}"#
-        ),
-    );
 }
 
 #[test]

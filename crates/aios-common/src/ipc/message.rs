@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::types::{ChatMessage, ConfirmRequest, ConfirmResponse, ToolCall, ToolResult};
+use crate::types::{ChatMessage, ToolCall, ToolResult};
 
 /// Every frame on the agent socket is one `IpcMessage`, tagged by `"type"`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,10 +38,6 @@ pub enum IpcMessage {
     ToolCall(ToolCallEvent),
     /// Agent → client: a tool finished, failed or was denied.
     ToolResult(ToolResultEvent),
-    /// Agent → confirm front end (private channel only).
-    ConfirmRequest(ConfirmRequest),
-    /// Confirm front end → agent (private channel only; refused on the public socket).
-    ConfirmResponse(ConfirmResponse),
     /// Client → agent: push-to-talk pressed: stop speaking (barge-in) and listen.
     PttStart(PttRequest),
     /// Client → agent: push-to-talk released: the utterance is complete.
@@ -79,8 +75,6 @@ pub const MESSAGE_TYPES: &[&str] = &[
     "conversation_started",
     "tool_call",
     "tool_result",
-    "confirm_request",
-    "confirm_response",
     "ptt_start",
     "ptt_stop",
     "voice_mode",
@@ -110,8 +104,6 @@ impl IpcMessage {
             IpcMessage::ConversationStarted(_) => "conversation_started",
             IpcMessage::ToolCall(_) => "tool_call",
             IpcMessage::ToolResult(_) => "tool_result",
-            IpcMessage::ConfirmRequest(_) => "confirm_request",
-            IpcMessage::ConfirmResponse(_) => "confirm_response",
             IpcMessage::PttStart(_) => "ptt_start",
             IpcMessage::PttStop(_) => "ptt_stop",
             IpcMessage::VoiceMode(_) => "voice_mode",
@@ -411,7 +403,8 @@ pub enum ErrorCode {
     VersionMismatch,
     /// The peer runs as another user.
     PermissionDenied,
-    /// The message is valid but not allowed here (e.g. `confirm_response`).
+    /// The message is valid but not allowed here (e.g. an agent-only event sent by
+    /// a client).
     Forbidden,
     /// The language model provider failed (the message says why and what to do).
     Provider,

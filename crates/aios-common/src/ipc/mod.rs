@@ -57,8 +57,10 @@
 //!    unknown `type`, a known type with bad fields) is answered with an
 //!    [`ErrorReply`] naming the [`ErrorCode`] when the socket still takes writes, is
 //!    logged, and closes that connection only. A request the agent understood but
-//!    refuses (e.g. a `confirm_response`, which is never valid on this socket) gets an
-//!    [`ErrorReply`] with its `request_id` and the connection stays open.
+//!    refuses (e.g. an agent-only event such as `tool_result` sent by a client) gets
+//!    an [`ErrorReply`] with its `request_id` and the connection stays open.
+//!    Confirmation requests and answers are not messages of this protocol at all
+//!    (see [`crate::confirm`]): a `confirm_response` here is an unknown type.
 //! 9. Each connection has a bounded outgoing queue (1024 frames and 8 MiB). A
 //!    client that stops reading until its queue is full is disconnected, so it can
 //!    never stall the agent or other clients, nor fill its memory.
@@ -81,7 +83,7 @@ pub use codec::{CodecError, FrameDecoder, MessageCodec, decode_message, encode_m
 pub use message::*;
 
 /// Version of this protocol; bumped on any incompatible change to [`IpcMessage`].
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Default maximum frame body, in bytes (1 MiB).
 pub const DEFAULT_MAX_FRAME: usize = 1024 * 1024;
