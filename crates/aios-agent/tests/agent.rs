@@ -375,6 +375,38 @@ async fn queued_bytes_are_bounded_and_so_are_connections() {
         "the agent disconnected the client that never reads"
     );
 
+    // Long questions, echoed back, never read: the turn queue fills too (its
+    // back-pressure holds the reader), and the connection is still cut.
+    let mut hog = raw(&agent.path).await;
+    write_frame(&mut hog, &hello()).await;
+    let flood = tokio::spawn(async move {
+        let ask = serde_json::to_vec(&serde_json::json!({
+            "type": "chat_request",
+            "request_id": Uuid::new_v4(),
+            "content": "x".repeat(40_000),
+        }))
+        .expect("json");
+        let mut f = u32::try_from(ask.len())
+            .expect("len")
+            .to_be_bytes()
+            .to_vec();
+        f.extend_from_slice(&ask);
+        for _ in 0..100_000 {
+            if hog.write_all(&f).await.is_err() {
+                return true;
+            }
+        }
+        false
+    });
+    let dropped = tokio::time::timeout(HANG, flood)
+        .await
+        .expect("the chat hog is dropped")
+        .expect("task");
+    assert!(
+        dropped,
+        "the agent disconnected the chat client that never reads"
+    );
+
     // Three clients at most: a fourth is told why and closed.
     let mut kept = Vec::new();
     for _ in 0..3 {

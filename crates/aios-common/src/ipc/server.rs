@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::{
-    ClientKind, DEFAULT_MAX_FRAME, ErrorCode, ErrorReply, IpcMessage, MessageCodec,
+    ClientKind, CodecError, DEFAULT_MAX_FRAME, ErrorCode, ErrorReply, IpcMessage, MessageCodec,
     PROTOCOL_VERSION, Welcome,
 };
 
@@ -376,7 +376,12 @@ impl Connection {
                 () = self.cancel.cancelled() => break,
                 frame = reader.next() => match frame {
                     None => break,
-                    Some(Ok(msg)) => handler.handle(&mut session, msg, &client).await,
+                    // A handler waiting on back-pressure (a full turn queue) must
+                    // not keep a connection the server has cut alive.
+                    Some(Ok(msg)) => tokio::select! {
+                        () = self.cancel.cancelled() => break,
+                        () = handler.handle(&mut session, msg, &client) => {}
+                    },
                     Some(Err(e)) => {
                         warn!(error = %e, "bad frame; closing this connection");
                         if let Some(code) = e.code() {
@@ -450,38 +455,39 @@ async fn write_loop(
     cancel: CancellationToken,
 ) {
     loop {
-        let msg = tokio::select! {
+        let (msg, size) = tokio::select! {
             () = cancel.cancelled() => break,
             msg = rx.recv() => match msg {
                 Some(m) => m,
                 None => break,
             },
         };
-        // Batch whatever is already queued into one flush; bytes handed to the
-        // writer no longer count against the queue.
-        let (msg, size) = msg;
-        let mut sizes = size;
-        let mut res = writer.feed(msg).await;
-        while res.is_ok() {
-            match rx.try_recv() {
-                Ok((m, size)) => {
+        // Batch whatever is already queued into one flush. The whole write watches
+        // the cancel: `feed` flushes by itself once its buffer fills, so a client
+        // that stops reading can block it as well as the flush.
+        let written = tokio::select! {
+            () = cancel.cancelled() => break,
+            r = async {
+                let mut sizes = size;
+                writer.feed(msg).await?;
+                while let Ok((m, size)) = rx.try_recv() {
                     sizes += size;
-                    res = writer.feed(m).await;
+                    writer.feed(m).await?;
                 }
-                Err(_) => break,
+                SinkExt::<IpcMessage>::flush(&mut writer).await?;
+                Ok::<usize, CodecError>(sizes)
+            } => r,
+        };
+        match written {
+            // Bytes handed to the socket no longer count against the queue.
+            Ok(sizes) => {
+                queued.fetch_sub(sizes, Ordering::AcqRel);
             }
-        }
-        if res.is_ok() {
-            res = tokio::select! {
-                () = cancel.cancelled() => break,
-                r = SinkExt::<IpcMessage>::flush(&mut writer) => r,
-            };
-        }
-        queued.fetch_sub(sizes, Ordering::AcqRel);
-        if let Err(e) = res {
-            debug!(error = %e, "write failed; closing");
-            cancel.cancel();
-            break;
+            Err(e) => {
+                debug!(error = %e, "write failed; closing");
+                cancel.cancel();
+                break;
+            }
         }
     }
 }
