@@ -680,6 +680,42 @@ fn invalid_config_refuses_to_start_naming_file_line_and_key() {
 }
 
 #[tokio::test]
+async fn a_silent_agent_times_the_client_out_with_a_clear_error() {
+    // An "agent" that welcomes the client and then never answers.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("agent.sock");
+    let listener = tokio::net::UnixListener::bind(&path).expect("bind");
+    let silent = tokio::spawn(async move {
+        let (s, _) = listener.accept().await.expect("accept");
+        let mut framed = tokio_util::codec::Framed::new(s, MessageCodec::default());
+        let _hello = framed.next().await;
+        framed
+            .send(IpcMessage::Welcome(aios_common::ipc::Welcome {
+                protocol_version: PROTOCOL_VERSION,
+                agent_version: "silent".into(),
+                max_frame: 1 << 20,
+            }))
+            .await
+            .expect("welcome");
+        // Read requests, answer none.
+        while framed.next().await.is_some() {}
+    });
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_aios"))
+        .args(["--no-wait", "--timeout", "2", "--socket"])
+        .arg(&path)
+        .arg("status")
+        .output()
+        .await
+        .expect("aios status");
+    let err = text(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("sent nothing for 2 s"),
+        "{err}"
+    );
+    silent.abort();
+}
+
+#[tokio::test]
 async fn the_client_refuses_a_socket_served_by_another_user() {
     if !nix::unistd::geteuid().is_root() {
         // Needs a second uid; CI runs as root, so there this always runs.

@@ -87,6 +87,14 @@ pub enum ClientError {
         /// Ours.
         me: u32,
     },
+    /// The agent sent nothing for the client's idle timeout.
+    #[error(
+        "aios-agent sent nothing for {secs} s; it may be stuck (check its log) or busy with a long answer (raise the wait with --timeout)"
+    )]
+    Timeout {
+        /// The idle timeout.
+        secs: u64,
+    },
     /// Framing or socket failure.
     #[error(transparent)]
     Codec(#[from] CodecError),
@@ -111,9 +119,15 @@ pub struct IpcClient {
     kind: ClientKind,
     retry: RetryPolicy,
     max_frame: usize,
+    /// Longest wait for the next message from the agent.
+    idle_timeout: Duration,
     conn: Option<Conn>,
     welcome: Option<Welcome>,
 }
+
+/// How long a client waits for the agent's next message by default: longer than the
+/// slowest turn step (a cold model start, a confirmation's 60 s, a tool's 120 s).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl IpcClient {
     /// A client for the socket at `path`; nothing is connected yet.
@@ -123,9 +137,16 @@ impl IpcClient {
             kind,
             retry: RetryPolicy::default(),
             max_frame: DEFAULT_MAX_FRAME,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
             conn: None,
             welcome: None,
         }
+    }
+
+    /// Replaces the idle timeout: the longest wait for the agent's next message.
+    pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle_timeout = idle;
+        self
     }
 
     /// Replaces the retry policy.
@@ -237,7 +258,14 @@ impl IpcClient {
     /// the connection is dropped (the next call reconnects).
     pub async fn recv(&mut self) -> Result<IpcMessage, ClientError> {
         let conn = self.conn.as_mut().ok_or(ClientError::Disconnected)?;
-        match conn.next().await {
+        let Ok(next) = tokio::time::timeout(self.idle_timeout, conn.next()).await else {
+            // A reply that comes later would answer the wrong question: start over.
+            self.disconnect();
+            return Err(ClientError::Timeout {
+                secs: self.idle_timeout.as_secs(),
+            });
+        };
+        match next {
             Some(Ok(msg)) => Ok(msg),
             Some(Err(e)) => {
                 self.disconnect();

@@ -26,6 +26,9 @@ struct Cli {
     /// Fail at once instead of retrying for 5 s when the agent is not running.
     #[arg(long, global = true)]
     no_wait: bool,
+    /// Seconds to wait for the agent's next message before giving up (default 300).
+    #[arg(long, global = true, value_name = "SECS")]
+    timeout: Option<u64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -194,6 +197,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return voice::transcribe(file, *json);
     }
     let mut client = IpcClient::new(socket_path(cli.socket)?, ClientKind::Cli);
+    if let Some(secs) = cli.timeout {
+        client = client.with_idle_timeout(std::time::Duration::from_secs(secs.max(1)));
+    }
     if cli.no_wait {
         client = client.with_retry(RetryPolicy {
             attempts: 1,
