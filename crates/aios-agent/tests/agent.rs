@@ -408,11 +408,25 @@ async fn queued_bytes_are_bounded_and_so_are_connections() {
     );
 
     // Three clients at most: a fourth is told why and closed.
+    // The hogs' connections may still be closing: until they are gone a new client
+    // is told "busy", which is the point; wait for each place.
     let mut kept = Vec::new();
     for _ in 0..3 {
-        let mut c = client(&agent.path);
-        c.status().await.expect("served");
-        kept.push(c);
+        let mut served = None;
+        for _ in 0..300 {
+            let mut c = client(&agent.path);
+            match c.status().await {
+                Ok(_) => {
+                    served = Some(c);
+                    break;
+                }
+                Err(ClientError::Rejected(e)) if e.code == ErrorCode::Busy => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("not served: {e}"),
+            }
+        }
+        kept.push(served.expect("served once the hogs' connections closed"));
     }
     let mut fourth = client(&agent.path);
     match fourth.status().await {
