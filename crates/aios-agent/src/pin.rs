@@ -10,7 +10,6 @@
 //! The check reads the file by path right before it is started; a program racing
 //! the agent in that instant already runs as the person and needs no tool.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -72,16 +71,8 @@ fn hex(b: &[u8]) -> String {
 
 /// SHA-256 of a file's contents.
 pub fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
-    let mut f = std::fs::File::open(path)?;
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
+    std::io::copy(&mut std::fs::File::open(path)?, &mut h)?;
     Ok(h.finalize().into())
 }
 

@@ -212,8 +212,9 @@ impl AgentState {
         if going_on && let Some(c) = current.id {
             return c;
         }
-        let id = match &self.memory {
-            History::Process(_) => ConversationId(current.id.map_or(0, |c| c.0 + 1)),
+        // `existed`: a conversation from before a restart goes on.
+        let (id, existed) = match &self.memory {
+            History::Process(_) => (ConversationId(current.id.map_or(0, |c| c.0 + 1)), false),
             History::Disk { db } => {
                 let db = db.clone();
                 let after_start = current.id.is_none() && !current.fresh;
@@ -228,27 +229,27 @@ impl AgentState {
                             })
                         })
                     {
-                        return Ok(c);
+                        return Ok((c, true));
                     }
-                    db.new_conversation()
+                    db.new_conversation().map(|c| (c, false))
                 })
                 .await;
                 match found {
-                    Ok(Ok(c)) => c,
+                    Ok(Ok(found)) => found,
                     other => {
                         warn!(
                             ?other,
                             "cannot start a conversation; this turn is not saved"
                         );
-                        ConversationId(0)
+                        (ConversationId(0), false)
                     }
                 }
             }
         };
         if current.id != Some(id) {
             current.taint = Taint::default();
-            // A conversation found on disk may hold content read before the restart.
-            current.rescan = matches!(self.memory, History::Disk { .. });
+            // One that goes on after a restart may hold content read before it.
+            current.rescan = existed;
         }
         current.id = Some(id);
         current.fresh = false;

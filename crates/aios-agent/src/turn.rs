@@ -120,11 +120,11 @@ async fn turn(
             TrustLevel::User,
         ))
         .await;
-    let (mut messages, window_taint) = context(state, conv).await;
+    let mut messages = context(state, conv).await;
     // Taint holds from the moment outside content entered this conversation until
-    // the person starts a new one, whether or not that content still fits the window.
+    // the person starts a new one, whether or not that content still fits the window
+    // (the state keeps it; the window's content is always part of it).
     let mut taint = state.taint(conv).await;
-    taint.merge(&window_taint);
     let provider = state.provider();
     let cfg = &state.config().provider;
     let tools = if provider.supports_tools() {
@@ -374,8 +374,8 @@ async fn finish(
 }
 
 /// System prompt plus the recent history that fits the model's context, shaped for
-/// the provider ([`context`]), and the outside content that history holds.
-async fn context(state: &AgentState, conv: ConversationId) -> (Vec<LlmMessage>, Taint) {
+/// the provider ([`context`]).
+async fn context(state: &AgentState, conv: ConversationId) -> Vec<LlmMessage> {
     let history = state.recent(conv, HISTORY_WINDOW).await;
     let cfg = state.config();
     let window = if state.provider().name() == "local" {
@@ -393,8 +393,7 @@ async fn context(state: &AgentState, conv: ConversationId) -> (Vec<LlmMessage>, 
         shape,
     );
     let answered = answer_every_call(fitted);
-    let messages = context::messages(state.system_prompt(), &answered, shape);
-    (messages, taint_of(fitted))
+    context::messages(state.system_prompt(), &answered, shape)
 }
 
 /// Result text for a stored call that never got one.

@@ -90,10 +90,36 @@ async fn raw(path: &Path) -> UnixStream {
 }
 
 async fn write_frame(s: &mut UnixStream, body: &[u8]) {
-    s.write_all(&u32::try_from(body.len()).expect("len").to_be_bytes())
+    s.write_all(&frame(body)).await.expect("write");
+}
+
+/// `body` as one frame: its length, then the bytes.
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut f = u32::try_from(body.len())
+        .expect("len")
+        .to_be_bytes()
+        .to_vec();
+    f.extend_from_slice(body);
+    f
+}
+
+/// A client that says hello, then writes `bytes` up to `times` times and never
+/// reads; true when the agent cut it off (a write failed) within `HANG`.
+async fn flood_until_cut(path: &Path, bytes: Vec<u8>, times: usize) -> bool {
+    let mut hog = raw(path).await;
+    write_frame(&mut hog, &hello()).await;
+    let flood = tokio::spawn(async move {
+        for _ in 0..times {
+            if hog.write_all(&bytes).await.is_err() {
+                return true;
+            }
+        }
+        false
+    });
+    tokio::time::timeout(HANG, flood)
         .await
-        .expect("write");
-    s.write_all(body).await.expect("write");
+        .expect("the hog is cut off in time")
+        .expect("task")
 }
 
 /// Reads frames until EOF; returns the bodies. EOF must come: the agent closes.
@@ -348,62 +374,22 @@ async fn queued_bytes_are_bounded_and_so_are_connections() {
         ..Default::default()
     })
     .await;
-    let mut hog = raw(&agent.path).await;
-    write_frame(&mut hog, &hello()).await;
     // Pings, never reading a pong: only the byte limit can stop this queue.
-    let flood = tokio::spawn(async move {
-        let ping = br#"{"type":"ping","seq":1}"#;
-        let mut f = u32::try_from(ping.len())
-            .expect("len")
-            .to_be_bytes()
-            .to_vec();
-        f.extend_from_slice(ping);
-        let many = f.repeat(1000);
-        for _ in 0..10_000 {
-            if hog.write_all(&many).await.is_err() {
-                return true;
-            }
-        }
-        false
-    });
-    let dropped = tokio::time::timeout(HANG, flood)
-        .await
-        .expect("the hog is dropped")
-        .expect("task");
+    let pings = frame(br#"{"type":"ping","seq":1}"#).repeat(1000);
     assert!(
-        dropped,
+        flood_until_cut(&agent.path, pings, 10_000).await,
         "the agent disconnected the client that never reads"
     );
-
     // Long questions, echoed back, never read: the turn queue fills too (its
     // back-pressure holds the reader), and the connection is still cut.
-    let mut hog = raw(&agent.path).await;
-    write_frame(&mut hog, &hello()).await;
-    let flood = tokio::spawn(async move {
-        let ask = serde_json::to_vec(&serde_json::json!({
-            "type": "chat_request",
-            "request_id": Uuid::new_v4(),
-            "content": "x".repeat(40_000),
-        }))
-        .expect("json");
-        let mut f = u32::try_from(ask.len())
-            .expect("len")
-            .to_be_bytes()
-            .to_vec();
-        f.extend_from_slice(&ask);
-        for _ in 0..100_000 {
-            if hog.write_all(&f).await.is_err() {
-                return true;
-            }
-        }
-        false
-    });
-    let dropped = tokio::time::timeout(HANG, flood)
-        .await
-        .expect("the chat hog is dropped")
-        .expect("task");
+    let ask = serde_json::to_vec(&serde_json::json!({
+        "type": "chat_request",
+        "request_id": Uuid::new_v4(),
+        "content": "x".repeat(40_000),
+    }))
+    .expect("json");
     assert!(
-        dropped,
+        flood_until_cut(&agent.path, frame(&ask), 100_000).await,
         "the agent disconnected the chat client that never reads"
     );
 
@@ -806,9 +792,7 @@ async fn a_peer_with_another_uid_is_refused() {
     std::fs::set_permissions(&agent.path, std::fs::Permissions::from_mode(0o666)).expect("chmod");
     // A raw client as nobody: the agent refuses it (and may hang up before reading
     // its hello).
-    let mut frame = (hello().len() as u32).to_be_bytes().to_vec();
-    frame.extend(hello());
-    let hex: String = frame.iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = frame(&hello()).iter().map(|b| format!("{b:02x}")).collect();
     let out = tokio::process::Command::new("python3")
         .args([
             "-c",
