@@ -22,9 +22,9 @@ run: setup build
 
 ## test: formatting, lints, then every test (the command CI runs)
 test: setup check
-	# The brain and trust tests run the real worker and confirm binaries; test builds
+	# The agent tests run the real worker, confirm and `aios` binaries; test builds
 	# do not build binaries of other packages by themselves.
-	$(CARGO) build -p aios-llm -p aios-confirm
+	$(CARGO) build -p aios-llm -p aios-confirm -p aios-cli
 ifeq ($(NEXTEST),yes)
 	$(CARGO) nextest run --workspace --no-fail-fast
 else

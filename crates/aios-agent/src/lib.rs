@@ -5,10 +5,10 @@
 //! `aios-llm` worker, the tool pipeline with policy, confirmation and audit, and the
 //! voice pipeline. Nothing else in the system acts on the computer.
 //!
-//! This crate also builds the `aios` command-line tool, which like every other client
-//! speaks only the IPC protocol.
+//! The `aios` command line is its own crate (`aios-cli`) and links none of this; the
+//! audit log's format and chain check live in `aios-audit`, which both use.
 
-pub mod audit;
+pub use aios_audit as audit;
 pub mod confirm;
 pub mod context;
 pub mod llm;

@@ -58,6 +58,27 @@ enum History {
     Process(Mutex<Vec<StoredMessage>>),
 }
 
+#[cfg(test)]
+impl AgentState {
+    /// An agent answering with `provider` and offering `registry`'s tools (the
+    /// turn tests use it to reach paths no real provider or tool takes on purpose).
+    pub(crate) fn with_parts(
+        config: AgentConfig,
+        provider: Arc<dyn LlmProvider>,
+        registry: aios_mcp::ToolRegistry,
+    ) -> Self {
+        let mut state = Self::new(config, String::new());
+        state.tools = ToolExecutor::new(
+            registry,
+            ToolContext::new("/nonexistent".into()),
+            Duration::from_secs(30),
+        );
+        state.tool_defs = state.tools.registry().definitions();
+        state.provider = provider;
+        state
+    }
+}
+
 /// A conversation left this long goes on no more (`[agent] conversation_idle_secs`).
 pub const DEFAULT_CONVERSATION_IDLE_SECS: u64 = 30 * 60;
 

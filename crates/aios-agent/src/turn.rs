@@ -67,7 +67,7 @@ pub(crate) async fn run(state: &Arc<AgentState>, req: &ChatRequest, client: &imp
     let result = std::panic::AssertUnwindSafe(turn(state, req, client))
         .catch_unwind()
         .await
-        .unwrap_or_else(|p| Err(TurnError::Internal(panic_text(&p))));
+        .unwrap_or_else(|p| Err(TurnError::Internal(panic_text(&*p))));
     state.touch().await;
     prewarm_next(state).await;
     match result {
@@ -293,7 +293,7 @@ async fn turn(
                     return Err(TurnError::Internal(format!(
                         "the tool pipeline for `{}` failed: {}",
                         call.name,
-                        panic_text(&e.into_panic())
+                        panic_text(&*e.into_panic())
                     )));
                 }
                 Err(_) => return Err(TurnError::Gone),
@@ -496,6 +496,147 @@ fn chunk(req: &ChatRequest, delta: &str, done: bool) -> IpcMessage {
 mod tests {
     use super::*;
     use aios_memory::ConversationId;
+
+    use crate::llm::{DeltaStream, LlmProvider, StopReason, Usage};
+    use aios_common::config::AgentConfig;
+    use aios_common::types::{ToolDefinition, TrustRequirement};
+    use aios_mcp::{Tool, ToolContext, ToolError, ToolRegistry};
+
+    /// A tool with a bug: it panics.
+    struct Buggy;
+
+    #[async_trait::async_trait]
+    impl Tool for Buggy {
+        fn definition(&self) -> ToolDefinition {
+            ToolDefinition {
+                name: "buggy".into(),
+                description: "Panics.".into(),
+                parameters: serde_json::json!({"type": "object", "properties": {}}),
+            }
+        }
+        fn trust_requirement(&self) -> TrustRequirement {
+            TrustRequirement::None
+        }
+        fn describe(&self, _args: &serde_json::Value) -> String {
+            "a bug".into()
+        }
+        async fn execute(
+            &self,
+            _args: serde_json::Value,
+            _ctx: &ToolContext,
+        ) -> Result<String, ToolError> {
+            panic!("index out of bounds in the tool")
+        }
+    }
+
+    /// Calls `buggy` when asked to, and otherwise says "fine".
+    struct CallsBuggy;
+
+    #[async_trait::async_trait]
+    impl LlmProvider for CallsBuggy {
+        async fn complete_stream(&self, req: &LlmRequest) -> Result<DeltaStream, LlmError> {
+            let asked = req.messages.iter().rev().find_map(|m| match m {
+                LlmMessage::User { content } => Some(content.clone()),
+                _ => None,
+            });
+            let first = if asked.as_deref() == Some("use the buggy tool") {
+                StreamDelta::ToolCall(ToolCall {
+                    id: "c1".into(),
+                    name: "buggy".into(),
+                    arguments: serde_json::json!({}),
+                })
+            } else {
+                StreamDelta::Text("fine".into())
+            };
+            Ok(Box::pin(futures::stream::iter([
+                Ok(first),
+                Ok(StreamDelta::Done {
+                    usage: Usage::default(),
+                    stop: StopReason::EndTurn,
+                }),
+            ])))
+        }
+        fn supports_tools(&self) -> bool {
+            true
+        }
+        fn name(&self) -> &str {
+            "calls-buggy"
+        }
+    }
+
+    /// Collects what a turn sends.
+    #[derive(Default)]
+    struct Collect(std::sync::Mutex<Vec<IpcMessage>>);
+
+    impl TurnSink for Collect {
+        fn send(&self, msg: IpcMessage) -> Result<(), ClientGone> {
+            self.0.lock().expect("lock").push(msg);
+            Ok(())
+        }
+    }
+
+    fn ask(content: &str) -> ChatRequest {
+        ChatRequest {
+            request_id: uuid::Uuid::new_v4(),
+            content: content.into(),
+            spoken: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_the_tool_pipeline_answers_the_client_and_the_agent_goes_on() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = AgentConfig::parse(
+            &format!(
+                "[provider]\ntype = \"echo\"\n[agent]\nkeep_history = false\naudit_log = \"{}\"\n",
+                dir.path().join("actions.log").display()
+            ),
+            &dir.path().join("agent.toml"),
+        )
+        .expect("config");
+        let mut tools = ToolRegistry::new();
+        tools.register(Buggy);
+        let state = Arc::new(AgentState::with_parts(config, Arc::new(CallsBuggy), tools));
+
+        let sink = Collect::default();
+        let req = ask("use the buggy tool");
+        tokio::time::timeout(std::time::Duration::from_secs(60), run(&state, &req, &sink))
+            .await
+            .expect("the turn ends");
+        let sent = std::mem::take(&mut *sink.0.lock().expect("lock"));
+        let error = sent.iter().find_map(|m| match m {
+            IpcMessage::Error(e) => Some(e),
+            _ => None,
+        });
+        let error = error.unwrap_or_else(|| panic!("no error reply: {sent:?}"));
+        assert_eq!(error.request_id, Some(req.request_id));
+        assert_eq!(error.code, ErrorCode::Internal);
+        assert!(
+            error.message.contains("buggy") && error.message.contains("index out of bounds"),
+            "{}",
+            error.message
+        );
+
+        // The turn lock was let go: the next turn runs and answers.
+        let next = ask("hello");
+        tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            run(&state, &next, &sink),
+        )
+        .await
+        .expect("the next turn ends");
+        let sent = sink.0.lock().expect("lock");
+        let text: String = sent
+            .iter()
+            .filter_map(|m| match m {
+                IpcMessage::StreamChunk(c) if c.request_id == next.request_id => {
+                    Some(c.delta.as_str())
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(text, "fine", "{sent:?}");
+    }
 
     #[test]
     fn a_call_cut_off_by_a_disconnect_gets_a_cancelled_result() {

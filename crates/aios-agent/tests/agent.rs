@@ -515,7 +515,7 @@ fn cli_status_ask_chat_against_the_real_daemon() {
     assert_eq!(text(&out.stdout), "(echo) what time is it?\n");
 
     let mut chat = env
-        .cmd(env!("CARGO_BIN_EXE_aios"))
+        .cmd(common::aios_bin())
         .arg("chat")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -700,7 +700,7 @@ async fn a_silent_agent_times_the_client_out_with_a_clear_error() {
         // Read requests, answer none.
         while framed.next().await.is_some() {}
     });
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_aios"))
+    let out = tokio::process::Command::new(common::aios_bin())
         .args(["--no-wait", "--timeout", "2", "--socket"])
         .arg(&path)
         .arg("status")
@@ -717,8 +717,17 @@ async fn a_silent_agent_times_the_client_out_with_a_clear_error() {
 
 #[tokio::test]
 async fn the_client_refuses_a_socket_served_by_another_user() {
+    use aios_common::ipc::client::check_server;
+    let p = Path::new("/tmp/shared/agent.sock");
+    assert!(check_server(p, 1000, 1000).is_ok());
+    let err = check_server(p, 65534, 1000).expect_err("another uid");
+    assert!(
+        err.to_string().contains("uid 65534"),
+        "the error names the stranger: {err}"
+    );
     if !nix::unistd::geteuid().is_root() {
-        // Needs a second uid; CI runs as root, so there this always runs.
+        // A real stranger needs a second uid; CI runs as root, so there the rest
+        // always runs. check_server, which the client calls, is tested above.
         eprintln!("not root: cannot serve a socket as another uid");
         return;
     }
@@ -753,7 +762,7 @@ async fn the_client_refuses_a_socket_served_by_another_user() {
         "{err:?}"
     );
     // Through the real CLI, too.
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_aios"))
+    let out = tokio::process::Command::new(common::aios_bin())
         .args(["--no-wait", "--socket"])
         .arg(&path)
         .arg("status")
@@ -813,7 +822,7 @@ async fn a_peer_with_another_uid_is_refused() {
     );
     // The real CLI as nobody does not even send its hello: the server is not its own.
     let cli = open.path().join("aios");
-    std::fs::copy(env!("CARGO_BIN_EXE_aios"), &cli).expect("copy cli");
+    std::fs::copy(common::aios_bin(), &cli).expect("copy cli");
     std::fs::set_permissions(&cli, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let out = tokio::process::Command::new(&cli)
         .args(["--no-wait", "--socket"])
@@ -844,16 +853,16 @@ fn without_a_login_session_the_socket_lives_in_a_private_tmp_dir() {
     std::fs::create_dir(&tmp).expect("mkdir");
     let uid = nix::unistd::getuid().as_raw();
     let expected = tmp.join(format!("aios-{uid}")).join("aios-agent.sock");
-    let cmd = |bin: &str| {
+    let cmd = |bin: &std::path::Path| {
         let mut c = env.cmd(bin);
         c.env_remove("AIOS_SOCKET").env("TMPDIR", &tmp);
         c
     };
-    let mut agent = cmd(env!("CARGO_BIN_EXE_aios-agent"))
+    let mut agent = cmd(std::path::Path::new(env!("CARGO_BIN_EXE_aios-agent")))
         .stderr(Stdio::piped())
         .spawn()
         .expect("agent");
-    let out = cmd(env!("CARGO_BIN_EXE_aios"))
+    let out = cmd(&common::aios_bin())
         .arg("status")
         .output()
         .expect("aios");

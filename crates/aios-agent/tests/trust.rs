@@ -11,7 +11,7 @@ mod server;
 mod support;
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -57,12 +57,8 @@ impl Agent {
         env_vars: &[(String, String)],
         shell: Option<&str>,
     ) -> Self {
-        let confirm = Path::new(env!("CARGO_BIN_EXE_aios-agent")).with_file_name("aios-confirm");
-        assert!(
-            confirm.is_file(),
-            "{} is missing: run `cargo build -p aios-confirm` (make test does)",
-            confirm.display()
-        );
+        // The agent spawns the aios-confirm beside its own binary.
+        common::sibling_bin("aios-confirm", "aios-confirm");
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -82,7 +78,7 @@ impl Agent {
             None => cmd.arg(env!("CARGO_BIN_EXE_aios-agent")),
         };
         cmd.env("AGENT", env!("CARGO_BIN_EXE_aios-agent"))
-            .env("AIOS", env!("CARGO_BIN_EXE_aios"))
+            .env("AIOS", common::aios_bin())
             .envs(env_vars.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::from(slave.try_clone().expect("dup")))
             .stdout(Stdio::from(slave.try_clone().expect("dup")))
@@ -133,7 +129,7 @@ impl Agent {
     /// Starts `aios ask`.
     fn ask(&self, q: &str) -> Child {
         self.env
-            .cmd(env!("CARGO_BIN_EXE_aios"))
+            .cmd(common::aios_bin())
             .args(["ask", q])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

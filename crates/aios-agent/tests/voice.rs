@@ -100,7 +100,7 @@ impl Agent {
 
     fn aios(&self, args: &[&str]) -> std::process::Output {
         self.env
-            .cmd(env!("CARGO_BIN_EXE_aios"))
+            .cmd(common::aios_bin())
             .args(args)
             .output()
             .expect("aios")

@@ -1,7 +1,8 @@
 //! The never-rules of the crate layout, checked on the real dependency graph
 //! (`cargo metadata`), so that a new dependency that breaks one fails the build's
 //! tests rather than a review:
-//! - GUIs, confirm, voice and tools never depend on `aios-agent`;
+//! - GUIs, the CLI, confirm, voice, tools and the audit log never depend on
+//!   `aios-agent`;
 //! - only `aios-llm` depends on llama.cpp (`llama-cpp-2`), and the agent and the
 //!   benches take `aios-llm` without its `engine` feature (the protocol types only);
 //! - only `aios-voice` depends on whisper.cpp (`whisper-rs`).
@@ -80,6 +81,8 @@ fn the_crate_layout_keeps_its_never_rules() {
     for front in [
         "aios-chat",
         "aios-dock",
+        "aios-cli",
+        "aios-audit",
         "aios-confirm",
         "aios-voice",
         "aios-mcp",

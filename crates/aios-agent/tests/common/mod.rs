@@ -38,7 +38,7 @@ impl Env {
     pub fn config(&self) -> PathBuf {
         self.dir.path().join("config/aios/agent.toml")
     }
-    pub fn cmd(&self, bin: &str) -> Command {
+    pub fn cmd(&self, bin: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut c = Command::new(bin);
         let d = self.dir.path();
         c.env_clear()
@@ -70,11 +70,25 @@ impl Env {
         child
     }
     pub fn aios(&self, args: &[&str]) -> std::process::Output {
-        self.cmd(env!("CARGO_BIN_EXE_aios"))
-            .args(args)
-            .output()
-            .expect("run aios")
+        self.cmd(aios_bin()).args(args).output().expect("run aios")
     }
+}
+
+/// A binary of another workspace package, built beside `aios-agent` (a test build
+/// makes only its own package's binaries; `make test` builds these first).
+pub fn sibling_bin(name: &str, package: &str) -> PathBuf {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_aios-agent")).with_file_name(name);
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build -p {package}` (make test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// The `aios` command line (crate `aios-cli`).
+pub fn aios_bin() -> PathBuf {
+    sibling_bin("aios", "aios-cli")
 }
 
 pub fn stop(child: &mut Child, sig: nix::sys::signal::Signal) -> String {

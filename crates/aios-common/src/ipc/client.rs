@@ -208,15 +208,11 @@ impl IpcClient {
             }
         };
         // Before a byte is sent: the server must be ours (the kernel says who it is).
-        let uid = stream.peer_cred()?.uid();
-        let me = nix::unistd::getuid().as_raw();
-        if uid != me {
-            return Err(ClientError::ForeignServer {
-                path: self.path.clone(),
-                uid,
-                me,
-            });
-        }
+        check_server(
+            &self.path,
+            stream.peer_cred()?.uid(),
+            nix::unistd::getuid().as_raw(),
+        )?;
         let mut conn = Framed::new(stream, MessageCodec::new(self.max_frame));
         let sent = conn
             .send(IpcMessage::Hello(Hello {
@@ -412,5 +408,20 @@ impl IpcClient {
                 _ => {}
             }
         }
+    }
+}
+
+/// The client's half of the uid rule: the process serving `path` (`server_uid`, from
+/// the kernel's `SO_PEERCRED`) must be the user the client runs as (`me`); anyone
+/// else could answer in the agent's place on a socket in a shared folder.
+pub fn check_server(path: &Path, server_uid: u32, me: u32) -> Result<(), ClientError> {
+    if server_uid == me {
+        Ok(())
+    } else {
+        Err(ClientError::ForeignServer {
+            path: path.to_owned(),
+            uid: server_uid,
+            me,
+        })
     }
 }

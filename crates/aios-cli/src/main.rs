@@ -387,7 +387,7 @@ fn audit_command(cmd: &AuditCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         AuditCommand::Verify { path } => {
             let path = audit_path(path.as_ref())?;
-            match aios_agent::audit::verify(&path) {
+            match aios_audit::verify(&path) {
                 Ok(n) => {
                     println!(
                         "{}: OK, {n} entries, the chain and the head match",
@@ -403,7 +403,7 @@ fn audit_command(cmd: &AuditCommand) -> anyhow::Result<ExitCode> {
         }
         AuditCommand::Tail { lines, path } => {
             let path = audit_path(path.as_ref())?;
-            let entries = aios_agent::audit::read_entries(&path)
+            let entries = aios_audit::read_entries(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
             for e in &entries[entries.len().saturating_sub(*lines)..] {
                 let who = if e.approved {
