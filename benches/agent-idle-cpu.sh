@@ -4,7 +4,7 @@
 # server; on a machine without one:
 #   scripts/with-headless-audio.sh benches/agent-idle-cpu.sh
 #   PULSE_SERVER=unix:/nonexistent scripts/with-headless-audio.sh benches/agent-idle-cpu.sh   # ALSA
-# Build first: cargo build --release -p aios-agent (and `make models`).
+# Build first: cargo build --release -p aios-agent -p aios-cli (and `make models`).
 set -euo pipefail
 bin=${CARGO_TARGET_DIR:-target}/release
 tmp=$(mktemp -d)

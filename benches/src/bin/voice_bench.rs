@@ -285,7 +285,7 @@ fn release(reps: usize, threads: u32) -> Result<serde_json::Value> {
     let (agent, aios) = (dir.join("aios-agent"), dir.join("aios"));
     anyhow::ensure!(
         agent.is_file() && aios.is_file(),
-        "build them first: cargo build --release -p aios-agent"
+        "build them first: cargo build --release -p aios-agent -p aios-cli"
     );
     let tmp = tempfile::tempdir()?;
     let t = tmp.path();
