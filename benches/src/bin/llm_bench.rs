@@ -500,7 +500,10 @@ impl Worker {
             .arg(model)
             .arg("--threads")
             .arg(threads.to_string())
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("AIOS_WORKER_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

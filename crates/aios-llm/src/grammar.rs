@@ -58,6 +58,59 @@ pub fn call_grammar(tools: &[ToolSpec]) -> Option<String> {
     Some(g)
 }
 
+/// What a call must go on with in its canonical spelling, where the model has no
+/// real choice: decoding those tokens one by one costs a model step each (about
+/// 50 ms on two cores), decoding them in one batch about as much as two.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Forced {
+    /// Text the call goes on with; then the model writes again.
+    Text(&'static str),
+    /// The rest of a call to a tool without arguments: the reply ends there.
+    Finish(&'static str),
+}
+
+/// After [`TRIGGER`]: the call's opening, up to the tool's name.
+const OPENING: &str = "\n{\"name\": \"";
+
+/// After a complete call: the end of the reply.
+const CLOSING: &str = "\n</tool_call>";
+
+/// What must follow `body`, the reply's text after its first [`TRIGGER`], if it is
+/// at a point where the call's spelling is fixed: right after the tag (the
+/// opening), right after a complete tool name no other name goes on from (the
+/// arguments key; for a tool without arguments, the whole rest of the call), or
+/// after the call's complete JSON (the closing tag, and the reply ends). Only
+/// a body in the canonical spelling is continued, so text the model wrote itself
+/// is never second-guessed.
+pub fn forced_after(body: &str, tools: &[ToolSpec]) -> Option<Forced> {
+    if body.is_empty() {
+        return Some(Forced::Text(OPENING));
+    }
+    let name = body.strip_prefix(OPENING)?;
+    if serde_json::from_str::<serde_json::Map<String, Value>>(body).is_ok() {
+        // The call's JSON is complete: only the closing tag may follow (a reply
+        // makes one call; the agent asks again after its result).
+        return Some(Forced::Finish(CLOSING));
+    }
+    let tool = tools.iter().find(|t| t.name == name)?;
+    if tools
+        .iter()
+        .any(|t| t.name.len() > name.len() && t.name.starts_with(name))
+    {
+        return None;
+    }
+    let has_arguments = tool
+        .parameters
+        .get("properties")
+        .and_then(Value::as_object)
+        .is_some_and(|p| !p.is_empty());
+    Some(if has_arguments {
+        Forced::Text("\", \"arguments\": {")
+    } else {
+        Forced::Finish("\", \"arguments\": {}}\n</tool_call>")
+    })
+}
+
 /// The rule for a value of `schema`'s type.
 fn value_rule(schema: &Value) -> &'static str {
     match schema.get("type").and_then(Value::as_str) {
@@ -128,6 +181,50 @@ mod tests {
             r#"call ::= ws "{" ws "\"name\"" ws ":" ws ( t0 | t1 ) ws "}" ws "</tool_call>""#
         ));
         assert_eq!(call_grammar(&[]), None);
+    }
+
+    #[test]
+    fn the_fixed_parts_of_a_call_are_known_in_advance() {
+        let tools = [
+            spec(
+                "file_list",
+                json!({"properties": {"path": {"type": "string"}}}),
+            ),
+            spec("system_info", json!({"type": "object", "properties": {}})),
+            spec("wifi", json!({"properties": {}})),
+            spec("wifi_list", json!({"properties": {}})),
+        ];
+        assert_eq!(forced_after("", &tools), Some(Forced::Text(OPENING)));
+        let after = |name: &str| forced_after(&format!("{OPENING}{name}"), &tools);
+        assert_eq!(
+            after("system_info"),
+            Some(Forced::Finish("\", \"arguments\": {}}\n</tool_call>"))
+        );
+        assert_eq!(
+            after("file_list"),
+            Some(Forced::Text("\", \"arguments\": {"))
+        );
+        // Half a name, or a name another one goes on from: the model chooses.
+        assert_eq!(after("system"), None);
+        assert_eq!(after("wifi"), None);
+        assert_eq!(
+            after("wifi_list"),
+            Some(Forced::Finish("\", \"arguments\": {}}\n</tool_call>"))
+        );
+        // Arguments written, the JSON complete: the closing tag ends the reply.
+        assert_eq!(
+            after("file_list\", \"arguments\": {\"path\": \"/tmp\"}"),
+            None
+        );
+        assert_eq!(
+            after("file_list\", \"arguments\": {\"path\": \"/tmp\"}}"),
+            Some(Forced::Finish(CLOSING))
+        );
+        // Spelled otherwise by the model itself: left alone.
+        assert_eq!(forced_after("{\"name\":\"system_info", &tools), None);
+        // The forced text is a valid call once joined.
+        let call = format!("{OPENING}system_info\", \"arguments\": {{}}}}");
+        assert!(serde_json::from_str::<Value>(call.trim()).is_ok(), "{call}");
     }
 
     #[test]
