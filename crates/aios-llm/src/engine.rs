@@ -611,7 +611,9 @@ impl Engine<'_> {
                 piece.starts_with(b"{") || piece.starts_with(b"<tool") || piece == b"<"
             }
         };
-        let sampled_call = call_like(sampled);
+        if call_like(sampled) {
+            return true;
+        }
         let logits = self.ctx.get_logits_ith(-1);
         let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let weights: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
@@ -627,8 +629,8 @@ impl Engine<'_> {
             .filter(|&&i| i32::try_from(i).is_ok_and(|i| call_like(LlamaToken(i))))
             .map(|&i| weights[i] / sum)
             .sum();
-        debug!(call_p = p, sampled_call, "first token");
-        sampled_call || p >= CALL_THRESHOLD
+        debug!(call_p = p, "first token");
+        p >= CALL_THRESHOLD
     }
 
     /// The tokens a call must go on with after `text` (the reply so far), each
@@ -652,14 +654,14 @@ impl Engine<'_> {
             };
         let tokens = self.tokenize(rest);
         let mut taken = Vec::with_capacity(tokens.len());
-        for t in tokens.into_iter().take(FORCED_BATCH - 1) {
+        for &t in tokens.iter().take(FORCED_BATCH - 1) {
             if self.constrained(grammar, t) != t {
                 return (taken, false);
             }
             grammar.accept(t);
             taken.push(t);
         }
-        let complete = taken.len() == self.tokenize(rest).len();
+        let complete = taken.len() == tokens.len();
         (taken, finishes && complete)
     }
 
@@ -715,7 +717,8 @@ fn valid_utf8(bytes: &[u8]) -> &str {
 
 /// The share of the first token's probability on call-like tokens at which a reply
 /// opens a call (see `Engine::opens_call`). Measured with `llm_bench` on the 1.5B
-/// model (`AIOS_WORKER_LOG=aios_llm=debug` logs it): commands that need the
+/// model (`AIOS_WORKER_LOG=aios_llm=debug` logs it where the sampled token is not
+/// already call-like): commands that need the
 /// computer but were answered in words gave calls 0.22-0.34, knowledge questions
 /// 0.01-0.25, and the same question moves by 0.05 with how its prompt was batched.
 /// The bands overlap; the threshold sits above the knowledge questions seen, as a
