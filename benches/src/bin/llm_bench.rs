@@ -585,13 +585,19 @@ impl Worker {
     }
 
     fn warm(&mut self, system: &str, tools: &[ToolSpec]) -> Result<Warmed> {
-        self.warm_messages(vec![message(Role::System, system)], tools)
+        self.warm_messages(vec![message(Role::System, system)], tools, None)
     }
 
-    fn warm_messages(&mut self, messages: Vec<Message>, tools: &[ToolSpec]) -> Result<Warmed> {
+    fn warm_messages(
+        &mut self,
+        messages: Vec<Message>,
+        tools: &[ToolSpec],
+        ahead: Option<&str>,
+    ) -> Result<Warmed> {
         let at = self.send(&WorkerRequest::Warm {
             messages,
             tools: tools.to_vec(),
+            ahead: ahead.map(str::to_owned),
         })?;
         match self.next_event()? {
             (
@@ -822,9 +828,52 @@ impl Bench {
             warm_json.push(sample(&o, &q));
             warm.push(o);
         }
+        // Heard ahead: as while a person speaks, the question's words but the last
+        // (a partial transcript) are decoded first, then the whole question comes;
+        // and the whole question ahead (the early final pass at the end of speech).
+        let mut ahead = Vec::new();
+        let mut ahead_whole = Vec::new();
+        let mut ahead_json = Vec::new();
+        for i in 0..reps {
+            for whole in [false, true] {
+                // A question of its own each time: nothing of it is in the cache.
+                let q = question(2 * reps + 2 * i + usize::from(whole));
+                let heard = if whole {
+                    q.as_str()
+                } else {
+                    q.rsplit_once(' ').map_or("", |(head, _)| head)
+                };
+                let system = vec![message(Role::System, &prompt.text)];
+                let warmed = w.warm_messages(system, &self.tools, Some(heard))?;
+                let o = w.ask(&prompt.text, &q, &self.tools, LATENCY_MAX_TOKENS)?;
+                eprintln!(
+                    "  heard {}: {} tokens ahead in {:.0} ms, then first token {:.0} ms (worker), {} prefilled",
+                    if whole {
+                        "whole"
+                    } else {
+                        "all but the last word"
+                    },
+                    warmed.prefill_tokens,
+                    warmed.prefill_ms,
+                    o.stats.first_token_ms,
+                    o.stats.prefill_tokens
+                );
+                let mut j = sample(&o, &q);
+                j["heard"] = json!(heard);
+                j["ahead_prefill_ms"] = json!(warmed.prefill_ms);
+                ahead_json.push(j);
+                if whole {
+                    ahead_whole.push(o);
+                } else {
+                    ahead.push(o);
+                }
+            }
+        }
         let pick = |os: &[Outcome], f: &dyn Fn(&Outcome) -> f64| -> f64 {
             median(&os.iter().map(f).collect::<Vec<_>>())
         };
+        let ahead_ttft = pick(&ahead, &|o| o.stats.first_token_ms);
+        let ahead_whole_ttft = pick(&ahead_whole, &|o| o.stats.first_token_ms);
         let cold_ttft = pick(&cold, &|o| o.stats.first_token_ms);
         let warm_ttft = pick(&warm, &|o| o.stats.first_token_ms);
         let cold_event = pick(&cold, &|o| o.first_event_ms);
@@ -863,6 +912,9 @@ impl Bench {
             "warm_prefill_tokens_p50": pick(&warm, &|o| f64::from(o.stats.prefill_tokens)),
             "cold_first_token_ms_p50": cold_ttft,
             "warm_first_token_ms_p50": warm_ttft,
+            "heard_ahead_first_token_ms_p50": ahead_ttft,
+            "heard_whole_first_token_ms_p50": ahead_whole_ttft,
+            "heard_ahead_prefill_tokens_p50": pick(&ahead, &|o| f64::from(o.stats.prefill_tokens)),
             "cold_first_event_ms_p50": cold_event,
             "warm_first_event_ms_p50": warm_event,
             "cold_over_warm": cold_ttft / warm_ttft,
@@ -871,6 +923,7 @@ impl Bench {
             "prefill_tokens_per_s_p50": prefill_tps,
             "cold": cold_json,
             "warm": warm_json,
+            "heard_ahead": ahead_json,
         }))
     }
 
@@ -1161,7 +1214,7 @@ impl Bench {
                     .iter()
                     .map(to_worker_message)
                     .collect();
-                w.warm_messages(next, &self.tools)?;
+                w.warm_messages(next, &self.tools, None)?;
             }
             eprintln!(
                 "  {} {:<58} {:>5.0} ms {:>6.0} ms  {}{}{}",
@@ -1484,17 +1537,19 @@ fn num(v: &Value, key: &str) -> f64 {
 fn latency_table(rows: &[Value], reps: usize) -> String {
     let mut s = format!(
         "\n## Latency (p50 of {reps}; first token = worker's first_token_ms, first event = request write to first event read)\n\n\
-         | model | prompt | prefix tokens | cold first token | warm first token | cold/warm | cold first event | warm first event | prefill tok/s | generate tok/s | tool calls on questions |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|\n"
+         | model | prompt | prefix tokens | cold first token | warm first token | heard ahead, all but the last word | heard whole | cold/warm | cold first event | warm first event | prefill tok/s | generate tok/s | tool calls on questions |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     );
     for r in rows {
         s.push_str(&format!(
-            "| {} | {} | {} | {:.0} ms | {:.0} ms | {:.1}x | {:.0} ms | {:.0} ms | {:.0} | {:.1} | {}/{} |\n",
+            "| {} | {} | {} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms | {:.1}x | {:.0} ms | {:.0} ms | {:.0} | {:.1} | {}/{} |\n",
             r["model"].as_str().unwrap_or(""),
             r["prompt"].as_str().unwrap_or(""),
             r["prefix_tokens"],
             num(r, "cold_first_token_ms_p50"),
             num(r, "warm_first_token_ms_p50"),
+            num(r, "heard_ahead_first_token_ms_p50"),
+            num(r, "heard_whole_first_token_ms_p50"),
             num(r, "cold_over_warm"),
             num(r, "cold_first_event_ms_p50"),
             num(r, "warm_first_event_ms_p50"),

@@ -31,6 +31,10 @@ pub enum Answer {
     Approved,
     /// Denied; the reason is for the model, the person and the audit log.
     Denied(String),
+    /// Nobody answered in time (a denial).
+    TimedOut(String),
+    /// The question was withdrawn: the turn ended first (a denial).
+    Withdrawn(String),
 }
 
 /// Starts `aios-confirm` children.
@@ -90,7 +94,7 @@ impl Confirmer {
         };
         let answer = tokio::select! {
             a = converse(ours, req) => a,
-            () = cancel.cancelled() => Answer::Denied(
+            () = cancel.cancelled() => Answer::Withdrawn(
                 "the question was withdrawn: the client that asked disconnected".into(),
             ),
         };
@@ -133,7 +137,7 @@ async fn converse(ours: std::os::unix::net::UnixStream, req: &ConfirmRequest) ->
     // does not race the prompt's own timeout. A prompt that hangs is still cut off.
     let deadline = Duration::from_secs(req.timeout_secs) + PROMPT_FIRST;
     let frame = match tokio::time::timeout(deadline, framed.next()).await {
-        Err(_) => return Answer::Denied(format!("no answer within {} s", req.timeout_secs)),
+        Err(_) => return Answer::TimedOut(format!("no answer within {} s", req.timeout_secs)),
         Ok(None) => {
             return Answer::Denied("the confirmation prompt closed without an answer".into());
         }
@@ -152,6 +156,10 @@ async fn converse(ours: std::os::unix::net::UnixStream, req: &ConfirmRequest) ->
             Answer::Denied("the answer was for a different request".into())
         }
         Ok(ConfirmMessage::ConfirmResponse(r)) if r.approved => Answer::Approved,
+        Ok(ConfirmMessage::ConfirmResponse(r)) if r.timed_out => Answer::TimedOut(
+            r.reason
+                .unwrap_or_else(|| format!("no answer within {} s", req.timeout_secs)),
+        ),
         Ok(ConfirmMessage::ConfirmResponse(r)) => {
             Answer::Denied(r.reason.unwrap_or_else(|| "the person said no".into()))
         }

@@ -7,6 +7,7 @@
 
 use std::time::Instant;
 
+use aios_common::ipc::{ConfirmPendingEvent, ToolStatus};
 use aios_common::types::{ConfirmRequest, ToolCall, ToolResult, TrustLevel, TrustRequirement};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -22,6 +23,8 @@ use crate::state::AgentState;
 pub(crate) struct Outcome {
     /// For the model and the chat.
     pub result: ToolResult,
+    /// How it ended, for the chat's tool card.
+    pub status: ToolStatus,
     /// Trust of `result.content`: outside content taints the conversation.
     pub trust: TrustLevel,
 }
@@ -48,13 +51,17 @@ pub(crate) fn source_of(call: &ToolCall) -> String {
 }
 
 /// Runs `call` through the pipeline with the conversation's `taint`; `shown` is the
-/// call as [`shown`] redacts it, for everything but the tool.
+/// call as [`shown`] redacts it, for everything but the tool. When the person is
+/// asked, `asking` gets the notice for the front ends first (the request id is the
+/// chat request's; it is dropped unsent when nobody is asked).
 pub(crate) async fn run(
     state: &AgentState,
     call: &ToolCall,
     shown: &ToolCall,
     taint: &Taint,
     cancel: &CancellationToken,
+    asking: tokio::sync::oneshot::Sender<ConfirmPendingEvent>,
+    request_id: uuid::Uuid,
 ) -> Outcome {
     let record = |approved: bool, result: String| Record {
         call_id: call.id.clone(),
@@ -65,7 +72,7 @@ pub(crate) async fn run(
         approved,
         result,
     };
-    let deny = |why: String| async {
+    let deny = |why: String, status: ToolStatus| async move {
         warn!(tool = %call.name, call_id = %call.id, "denied: {why}");
         if let Err(e) = state
             .audit()
@@ -80,13 +87,14 @@ pub(crate) async fn run(
                 content: why,
                 is_error: true,
             },
+            status,
             trust: TrustLevel::System,
         }
     };
 
     let (tool, assessed) = match state.tools().check(&call.name, &call.arguments).await {
         Ok(t) => t,
-        Err(e) => return deny(e.to_string()).await,
+        Err(e) => return deny(e.to_string(), ToolStatus::Denied).await,
     };
     let requirement = assessed.requirement;
     let always_allow = &state.config().tools.always_allow;
@@ -100,11 +108,14 @@ pub(crate) async fn run(
     if requirement == TrustRequirement::DoubleConfirm
         && let Err(wait) = state.rate_limit().lock().await.take(Instant::now())
     {
-        return deny(format!(
-            "refused: at most {} destructive actions a minute; try again in {} s",
-            state.config().agent.max_destructive_per_minute,
-            wait.as_secs().max(1)
-        ))
+        return deny(
+            format!(
+                "refused: at most {} destructive actions a minute; try again in {} s",
+                state.config().agent.max_destructive_per_minute,
+                wait.as_secs().max(1)
+            ),
+            ToolStatus::Denied,
+        )
         .await;
     }
     let via = match decision {
@@ -124,13 +135,23 @@ pub(crate) async fn run(
                 content_source: taint.source_line(),
                 timeout_secs: state.config().agent.confirm_timeout_secs.max(1),
             };
+            let _ = asking.send(ConfirmPendingEvent {
+                request_id,
+                call_id: call.id.clone(),
+                requirement: level,
+                timeout_secs: req.timeout_secs,
+            });
             let answer = state.confirmer().ask(&req, cancel).await;
-            match answer {
-                Answer::Approved => "the person",
-                Answer::Denied(why) => {
-                    return deny(crate::context::declined(&why)).await;
-                }
+            let (why, status) = match answer {
+                Answer::Approved => (String::new(), ToolStatus::Ok),
+                Answer::Denied(why) => (why, ToolStatus::Denied),
+                Answer::TimedOut(why) => (why, ToolStatus::TimedOut),
+                Answer::Withdrawn(why) => (why, ToolStatus::Cancelled),
+            };
+            if status != ToolStatus::Ok {
+                return deny(crate::context::declined(&why), status).await;
             }
+            "the person"
         }
     };
     if let Err(e) = state.audit().append(record(true, "intent".into())).await {
@@ -140,6 +161,7 @@ pub(crate) async fn run(
                 content: e.to_string(),
                 is_error: true,
             },
+            status: ToolStatus::Failed,
             trust: TrustLevel::System,
         };
     }
@@ -177,6 +199,11 @@ pub(crate) async fn run(
             call_id: call.id.clone(),
             content,
             is_error,
+        },
+        status: if is_error {
+            ToolStatus::Failed
+        } else {
+            ToolStatus::Ok
         },
         trust: if tool.output_is_content() {
             TrustLevel::WebContent

@@ -192,6 +192,7 @@ impl Handler for Router {
             | IpcMessage::HistoryReply(_)
             | IpcMessage::ConversationStarted(_)
             | IpcMessage::ToolCall(_)
+            | IpcMessage::ConfirmPending(_)
             | IpcMessage::ToolResult(_)
             | IpcMessage::ListenReply(_)
             | IpcMessage::Transcript(_)

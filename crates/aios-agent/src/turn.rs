@@ -261,17 +261,21 @@ async fn turn(
             // call must never stop between its audited intent and its outcome. The
             // task holds the turn until it ends, and stores the result itself, so
             // the history never keeps a call without one.
+            let (asking, asked) = tokio::sync::oneshot::channel();
             let outcome = {
-                let (state, call, shown, taint, cancel, turn) = (
+                let (state, call, shown, taint, cancel, turn, request_id) = (
                     state.clone(),
                     call.clone(),
                     shown.clone(),
                     taint.clone(),
                     cancel.clone(),
                     turn.clone(),
+                    req.request_id,
                 );
                 tokio::spawn(async move {
-                    let outcome = pipeline::run(&state, &call, &shown, &taint, &cancel).await;
+                    let outcome =
+                        pipeline::run(&state, &call, &shown, &taint, &cancel, asking, request_id)
+                            .await;
                     let result = &outcome.result;
                     state
                         .add_taint(conv, outcome.trust, pipeline::source_of(&shown))
@@ -285,8 +289,13 @@ async fn turn(
                     drop(turn);
                     outcome
                 })
-                .await
             };
+            // The card turns amber while the person is asked; no notice comes (the
+            // sender is dropped) when nobody is.
+            if let Ok(pending) = asked.await {
+                client.send(IpcMessage::ConfirmPending(pending))?;
+            }
+            let outcome = outcome.await;
             let outcome = match outcome {
                 Ok(o) => o,
                 Err(e) if e.is_panic() => {
@@ -312,6 +321,7 @@ async fn turn(
             }
             client.send(IpcMessage::ToolResult(ToolResultEvent {
                 request_id: req.request_id,
+                status: outcome.status,
                 result: result.clone(),
             }))?;
             // What a tool returns from outside is content, never instructions: it
@@ -457,15 +467,38 @@ pub(crate) fn taint_of(history: &[StoredMessage]) -> Taint {
 /// starts with (system prompt and memo) while the person is silent, so that request
 /// prefills only its own words.
 async fn prewarm_next(state: &AgentState) {
-    let provider = state.provider();
-    let shape = Shape::for_provider(provider.name());
-    if !shape.memo {
-        return;
+    if let Some(next) = next_prefix(state).await {
+        let provider = state.provider();
+        provider
+            .prewarm(&next, state.tool_definitions(), None)
+            .await;
     }
-    let Some(conv) = state.going_on().await else {
-        return;
+}
+
+/// While the person speaks: the words heard so far (a partial transcript) are
+/// decoded after the next request's prefix, so that when the final transcript
+/// comes only its last words are prefilled. Returns at once.
+pub(crate) async fn hear_ahead(state: &AgentState, heard: &str) {
+    if let Some(next) = next_prefix(state).await {
+        let provider = state.provider();
+        provider
+            .prewarm(&next, state.tool_definitions(), Some(heard))
+            .await;
+    }
+}
+
+/// What the next request will start with (system prompt and memo of the
+/// conversation going on), where the provider keeps a prompt cache (memo shape).
+async fn next_prefix(state: &AgentState) -> Option<Vec<LlmMessage>> {
+    let shape = Shape::for_provider(state.provider().name());
+    if !shape.memo {
+        return None;
+    }
+    let history = match state.going_on().await {
+        Some(conv) => state.recent(conv, HISTORY_WINDOW).await,
+        // A new conversation starts with the system prompt alone.
+        None => Vec::new(),
     };
-    let history = state.recent(conv, HISTORY_WINDOW).await;
     let cfg = state.config();
     let fitted = context::fit(
         &history,
@@ -475,8 +508,7 @@ async fn prewarm_next(state: &AgentState) {
         cfg.provider.max_tokens,
         shape,
     );
-    let next = context::prefix(state.system_prompt(), fitted);
-    provider.prewarm(&next, state.tool_definitions()).await;
+    Some(context::prefix(state.system_prompt(), fitted))
 }
 
 /// Whether the context holds a memo of earlier turns (a second system message).

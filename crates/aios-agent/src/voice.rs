@@ -760,6 +760,7 @@ impl Service {
         match job {
             Job::Partial => {
                 if self.final_waiting.is_empty() && !text.is_empty() {
+                    self.hear_ahead(&text);
                     self.broadcast(IpcMessage::Transcript(TranscriptEvent {
                         kind: TranscriptKind::Partial,
                         text,
@@ -774,11 +775,23 @@ impl Service {
             }
             Job::Early => {
                 if self.early.is_some() {
+                    self.hear_ahead(&text);
                     self.early = Some(Some(text));
                 }
             }
             Job::Final => self.final_text(text),
         }
+    }
+
+    /// The model decodes the words heard so far while the person goes on speaking
+    /// (whisper is idle between partial passes), so the final question prefills
+    /// only its last words. Not while a turn runs: the worker is busy with it.
+    fn hear_ahead(&self, text: &str) {
+        if self.turn_running {
+            return;
+        }
+        let (state, heard) = (self.state.clone(), text.to_owned());
+        tokio::spawn(async move { turn::hear_ahead(&state, &heard).await });
     }
 
     /// The utterance is understood: announce it and start its turn.

@@ -221,7 +221,7 @@ async fn each_bad_frame_gets_a_typed_error_and_closes_only_its_connection() {
     write_frame(
         &mut s,
         format!(
-            r#"{{"type":"tool_result","request_id":"{id}","result":{{"call_id":"c","content":"x","is_error":false}}}}"#
+            r#"{{"type":"tool_result","request_id":"{id}","status":"ok","result":{{"call_id":"c","content":"x","is_error":false}}}}"#
         )
         .as_bytes(),
     )

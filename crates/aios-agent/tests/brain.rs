@@ -23,7 +23,6 @@ fn model(name: &str) -> PathBuf {
     aios_common::models::find_model(name).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// The plan's 12 tools, as the benchmarks use them.
 /// The tool definitions the agent ships (not a hand-written copy that could drift).
 fn plan_tools() -> Vec<ToolDefinition> {
     let tools = aios_mcp::tools::builtin().definitions();
@@ -116,6 +115,51 @@ async fn default_local_model_answers_calls_tools_and_prefills_only_new_tokens() 
         r2.usage,
         r1.usage
     );
+}
+
+/// What a spoken command gets: the words heard so far are decoded while the person
+/// still speaks, and the final question prefills only the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn words_heard_ahead_are_decoded_before_the_question_comes() {
+    let tools = plan_tools();
+    let p = provider(SMALL_MODEL, &tools);
+    let system = LlmMessage::System {
+        content: system_prompt(),
+    };
+    let command = "Set the volume to forty percent please";
+    let ask = |q: &str| request(vec![system.clone(), user(q)], &tools);
+    let answer = async |q: &str| {
+        collect(p.complete_stream(&ask(q)).await.expect("stream"))
+            .await
+            .expect("answer")
+    };
+    // Nothing heard ahead: the whole question is prefilled.
+    let plain = answer(command).await;
+    // Another question in between, so the cache no longer holds the command's words.
+    answer("Which planet is closest to the sun?").await;
+    // All but the last word heard ahead (a partial transcript), then the question.
+    let heard = command.rsplit_once(' ').expect("words").0;
+    p.prewarm(std::slice::from_ref(&system), &tools, Some(heard))
+        .await;
+    let ahead = answer(command).await;
+
+    let prefilled = |r: &aios_agent::llm::LlmResponse| r.usage.input_tokens - r.usage.cached_tokens;
+    assert_eq!(ahead.usage.input_tokens, plain.usage.input_tokens);
+    assert!(
+        prefilled(&ahead) + 5 <= prefilled(&plain),
+        "the heard words were not decoded ahead: {:?} vs {:?}",
+        ahead.usage,
+        plain.usage
+    );
+    // The same call: decoding ahead changes when, not what (the text around it
+    // may differ where two tokens are near a tie, as batching moves logits a little).
+    let calls = |r: &aios_agent::llm::LlmResponse| {
+        r.tool_calls
+            .iter()
+            .map(|c| (c.name.clone(), c.arguments.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(calls(&ahead), calls(&plain));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -35,7 +35,7 @@ async fn say(c: &mut IpcClient, text: &str) -> Said {
         TURN_GUARD,
         c.chat_events(text, |ev| match ev {
             ChatEvent::ToolCall(call) => calls.push(call.clone()),
-            ChatEvent::ToolResult(r) if r.is_error => errors.push(r.content.clone()),
+            ChatEvent::ToolResult(r) if r.result.is_error => errors.push(r.result.content.clone()),
             _ => {}
         }),
     )

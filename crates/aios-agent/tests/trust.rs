@@ -285,6 +285,11 @@ fn the_person_answers_in_the_terminal() {
     a.answer("y");
     let out = finish(q);
     assert!(out.contains("Written."), "{out}");
+    // The front end hears that the call waits for the person, then how it ended.
+    assert!(
+        out.contains("[tool] waiting for your confirmation (2 s)") && out.contains("[tool done]"),
+        "{out}"
+    );
     assert_eq!(
         std::fs::read_to_string(h.join("yes.txt")).expect("written"),
         "allowed"
@@ -296,6 +301,7 @@ fn the_person_answers_in_the_terminal() {
     a.answer("n");
     let out = finish(q);
     assert!(!h.join("no.txt").exists(), "{out}");
+    assert!(out.contains("[tool denied]"), "{out}");
 
     // A destructive call: "yes" is the wrong word.
     let q = a.ask("delete kept.txt");
@@ -318,6 +324,7 @@ fn the_person_answers_in_the_terminal() {
     let out = finish(q);
     a.expect("Denied: no answer within 2 s");
     assert!(kept.exists(), "{out}");
+    assert!(out.contains("[tool timed out]"), "{out}");
 
     let entries = check_audit(&a);
     assert_eq!(

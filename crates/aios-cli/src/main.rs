@@ -313,10 +313,21 @@ async fn ask(client: &mut IpcClient, text: &str) -> Result<(), ClientError> {
                     cut_middle(&one_line(&c.arguments.to_string()), 300)
                 );
             }
+            ChatEvent::ConfirmPending(p) => {
+                let _ = writeln!(
+                    err,
+                    "[tool] waiting for your confirmation ({} s)",
+                    p.timeout_secs
+                );
+            }
             ChatEvent::ToolResult(r) => {
-                let status = if r.is_error { "failed" } else { "done" };
-                let first = r.content.lines().next().unwrap_or_default();
-                let _ = writeln!(err, "[tool {status}] {}", cut_middle(&one_line(first), 300));
+                let first = r.result.content.lines().next().unwrap_or_default();
+                let _ = writeln!(
+                    err,
+                    "[tool {}] {}",
+                    status_word(r.status),
+                    cut_middle(&one_line(first), 300)
+                );
             }
         })
         .await?;
@@ -459,5 +470,18 @@ fn human_duration(ms: u64) -> String {
         0..60 => format!("{s}s"),
         60..3600 => format!("{}m {}s", s / 60, s % 60),
         _ => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// How a tool call ended, in the words `aios` prints (`[tool done] ...`) and puts in
+/// `aios listen --json`.
+pub(crate) fn status_word(status: aios_common::ipc::ToolStatus) -> &'static str {
+    use aios_common::ipc::ToolStatus;
+    match status {
+        ToolStatus::Ok => "done",
+        ToolStatus::Failed => "failed",
+        ToolStatus::Denied => "denied",
+        ToolStatus::TimedOut => "timed out",
+        ToolStatus::Cancelled => "cancelled",
     }
 }

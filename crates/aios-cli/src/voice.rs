@@ -237,7 +237,7 @@ pub async fn listen(
                 tools.push(json!({"name": c.call.name, "arguments": c.call.arguments}));
             }
             IpcMessage::ToolResult(r) if Some(r.request_id) == turn => {
-                let status = if r.result.is_error { "failed" } else { "done" };
+                let status = crate::status_word(r.status);
                 if !as_json {
                     let first = r.result.content.lines().next().unwrap_or_default();
                     println!("[tool {status}] {}", one_line(first));

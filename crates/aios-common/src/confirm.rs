@@ -95,6 +95,7 @@ mod tests {
             request_id: id,
             approved: false,
             reason: Some("typed \"yes\" instead of DELETE".into()),
+            timed_out: false,
         });
         let text = format!(
             r#"{{"type":"confirm_response","request_id":"{ID}","approved":false,"reason":"typed \"yes\" instead of DELETE"}}"#

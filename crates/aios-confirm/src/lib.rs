@@ -51,7 +51,8 @@ pub fn run() -> ExitCode {
     let resp = ConfirmResponse {
         request_id: req.request_id,
         approved: verdict.is_ok(),
-        reason: verdict.err(),
+        timed_out: verdict.as_ref().is_err_and(|r| r.timed_out),
+        reason: verdict.err().map(|r| r.why),
     };
     match chan.write_response(&resp) {
         Ok(()) => ExitCode::SUCCESS,

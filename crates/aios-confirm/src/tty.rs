@@ -18,11 +18,27 @@ use crate::judge;
 /// Longest answer line read.
 const MAX_LINE: usize = 256;
 
+/// A denial: why, and whether it was the timeout.
+#[derive(Debug)]
+pub struct Refusal {
+    pub why: String,
+    pub timed_out: bool,
+}
+
+impl From<String> for Refusal {
+    fn from(why: String) -> Self {
+        Self {
+            why,
+            timed_out: false,
+        }
+    }
+}
+
 /// Asks on the controlling terminal; `Ok` approves, `Err` says why not.
 /// `agent` is the channel: the agent sends nothing after the request, so when it
 /// becomes readable the agent has hung up (the client that asked went away) and the
 /// question is withdrawn.
-pub fn ask(req: &ConfirmRequest, agent: BorrowedFd<'_>) -> Result<(), String> {
+pub fn ask(req: &ConfirmRequest, agent: BorrowedFd<'_>) -> Result<(), Refusal> {
     let mut tty = match OpenOptions::new().read(true).write(true).open("/dev/tty") {
         Ok(t) => t,
         Err(e) => {
@@ -30,7 +46,7 @@ pub fn ask(req: &ConfirmRequest, agent: BorrowedFd<'_>) -> Result<(), String> {
                 "no terminal to ask on ({e}) and no display for the dialog, so nobody could be asked"
             );
             eprintln!("aios-confirm: {why}; denied");
-            return Err(why);
+            return Err(why.into());
         }
     };
     let fg = Foreground::take(&tty);
@@ -40,17 +56,20 @@ pub fn ask(req: &ConfirmRequest, agent: BorrowedFd<'_>) -> Result<(), String> {
     let _ = tty.write_all(prompt(req, width(&tty)).as_bytes());
     let _ = tty.flush();
     let verdict = match read_line(&mut tty, agent, deadline) {
-        Line::Typed(text) => judge(req, &text),
+        Line::Typed(text) => judge(req, &text).map_err(Refusal::from),
         Line::Timeout => {
             let _ = tty.write_all(b"\n");
-            Err(format!("no answer within {} s", req.timeout_secs))
+            Err(Refusal {
+                why: format!("no answer within {} s", req.timeout_secs),
+                timed_out: true,
+            })
         }
-        Line::Closed(why) => Err(format!("the terminal closed ({why})")),
-        Line::Withdrawn => Err("the question was withdrawn by the agent".into()),
+        Line::Closed(why) => Err(format!("the terminal closed ({why})").into()),
+        Line::Withdrawn => Err("the question was withdrawn by the agent".to_owned().into()),
     };
     let note = match &verdict {
         Ok(()) => "Allowed.\n".to_owned(),
-        Err(why) => format!("Denied: {why}.\n"),
+        Err(r) => format!("Denied: {}.\n", r.why),
     };
     let _ = tty.write_all(note.as_bytes());
     drop(fg);

@@ -217,16 +217,18 @@ impl Engine<'_> {
                 },
             };
             match req {
-                WorkerRequest::Warm { messages, tools } => {
-                    match self.warm(&messages, &tools, out) {
-                        Ok(ev) => out.send(&ev),
-                        Err((code, message)) => out.send(&WorkerEvent::Error {
-                            id: None,
-                            code,
-                            message,
-                        }),
-                    }
-                }
+                WorkerRequest::Warm {
+                    messages,
+                    tools,
+                    ahead,
+                } => match self.warm(&messages, &tools, ahead.as_deref(), out) {
+                    Ok(ev) => out.send(&ev),
+                    Err((code, message)) => out.send(&WorkerEvent::Error {
+                        id: None,
+                        code,
+                        message,
+                    }),
+                },
                 WorkerRequest::Generate {
                     id,
                     messages,
@@ -284,17 +286,28 @@ impl Engine<'_> {
         &mut self,
         messages: &[Message],
         tools: &[ToolSpec],
+        ahead: Option<&str>,
         out: &mut Out,
     ) -> Result<WorkerEvent, (WorkerErrorCode, String)> {
         let mut prompt = self.render(messages, tools, false)?;
         // The next request is a question: its opening (`<|im_start|>user\n`) is
         // decoded now, so that the question prefills only its own words.
-        prompt.push_str(&self.user_opener(messages, tools, &prompt)?);
+        let opener = self.user_opener(messages, tools, &prompt)?;
+        let heard = ahead.map(str::trim).filter(|h| !h.is_empty());
+        prompt.push_str(&opener);
+        if let Some(heard) = heard
+            && !opener.is_empty()
+        {
+            // Trailing spaces stay out: the next word brings its own, and BPE joins a
+            // space to the word after it.
+            prompt.push_str(heard);
+        }
         let tokens = self.tokenize(&prompt);
         let started = Instant::now();
         // Only the system prompt alone is kept on disk: it is the same at every
-        // start. A longer prefix (the agent's note of earlier turns) changes each turn.
-        let keep = messages.len() == 1;
+        // start. A longer prefix (the agent's note of earlier turns, words heard
+        // ahead) changes each turn.
+        let keep = messages.len() == 1 && heard.is_none();
         if keep && self.load_prefix(&tokens) {
             info!(
                 tokens = tokens.len(),

@@ -19,7 +19,12 @@
 //!    worker exits with status 2.
 //! 4. `warm` decodes a conversation prefix (the system prompt with the tool schemas)
 //!    into the KV cache and answers `warmed` with its token count, so the first
-//!    question only pays for its own tokens.
+//!    question only pays for its own tokens. It also decodes the opening of the next
+//!    user message (`<|im_start|>user\n` for ChatML). With `ahead`, the words heard
+//!    so far of that message follow (the agent sends each partial transcript while
+//!    the person speaks): when the question comes, only its unheard words, the end
+//!    of the user turn and the reply's opening are prefilled. Only a `warm` of the
+//!    system message alone, with no `ahead`, is saved for the next start.
 //! 5. `generate` runs one request at a time. The worker reuses the longest common
 //!    token prefix between the new prompt and what its KV cache holds (system prompt,
 //!    earlier turns, its own earlier replies) and prefills only the rest, sending a

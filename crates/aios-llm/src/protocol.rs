@@ -80,6 +80,11 @@ pub enum WorkerRequest {
         messages: Vec<Message>,
         /// Tools rendered into the system prompt.
         tools: Vec<ToolSpec>,
+        /// The words of the next user message heard so far (a partial transcript
+        /// while the person still speaks): decoded after the prefix, so that the
+        /// question, when it comes, prefills only what was not heard yet.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ahead: Option<String>,
     },
     /// Generate a reply.
     Generate {

@@ -154,12 +154,18 @@ impl LlmProvider for LocalProvider {
         true
     }
 
-    async fn prewarm(&self, messages: &[LlmMessage], tools: &[ToolDefinition]) {
+    async fn prewarm(
+        &self,
+        messages: &[LlmMessage],
+        tools: &[ToolDefinition],
+        heard: Option<&str>,
+    ) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, _) = mpsc::channel(1);
         let request = WorkerRequest::Warm {
             messages: messages.iter().map(to_worker_message).collect(),
             tools: tools.iter().map(to_tool_spec).collect(),
+            ahead: heard.map(str::to_owned),
         };
         // Queued behind any running request; a full queue means the person is
         // already asking again, and that request decodes what it needs itself.
@@ -400,6 +406,7 @@ impl Worker {
                     tool_calls: vec![],
                 }],
                 tools: tools.iter().map(to_tool_spec).collect(),
+                ahead: None,
             };
             w.write(&warm).await?;
             w.warming = true;
@@ -490,6 +497,19 @@ async fn supervise(spec: WorkerSpec, mut jobs: mpsc::Receiver<Job>, restarts: Ar
                 None => return, // agent shutting down; dropping the child kills it
             },
         };
+        if job.warm
+            && let Ok(next) = jobs.try_recv()
+        {
+            // The job behind runs next. A warm behind a warm (a newer partial
+            // transcript) makes this one stale; a question behind it needs what this
+            // one decodes anyway.
+            let stale = next.warm;
+            first_job = Some(next);
+            if stale {
+                debug!("a prewarm was overtaken by a newer one before it started");
+                continue;
+            }
+        }
         let Some(mut w) = worker.take() else { continue };
         if let Err(e) = w.write(&job.request).await {
             let status = w.died().await;

@@ -229,8 +229,16 @@ pub trait LlmProvider: Send + Sync {
 
     /// Between turns: what the next request will start with, so a provider that
     /// keeps a prompt cache (the local worker) can decode it while the person is
-    /// silent. Returns at once; the default does nothing.
-    async fn prewarm(&self, _messages: &[LlmMessage], _tools: &[ToolDefinition]) {}
+    /// silent; with `heard`, the words of the next question heard so far (a partial
+    /// transcript while the person speaks). Returns at once; the default does
+    /// nothing.
+    async fn prewarm(
+        &self,
+        _messages: &[LlmMessage],
+        _tools: &[ToolDefinition],
+        _heard: Option<&str>,
+    ) {
+    }
 
     /// Name for status output and error messages (`local`, `openai`, ...).
     fn name(&self) -> &str;

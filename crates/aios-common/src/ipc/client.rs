@@ -10,12 +10,12 @@ use tokio_util::codec::Framed;
 use tracing::debug;
 use uuid::Uuid;
 
-use crate::types::{ChatMessage, ToolCall, ToolResult};
+use crate::types::{ChatMessage, ToolCall};
 
 use super::{
-    ChatRequest, ClientKind, CodecError, DEFAULT_MAX_FRAME, ErrorReply, Hello, HistoryRequest,
-    IpcMessage, MessageCodec, NewConversationRequest, PROTOCOL_VERSION, Ping, StatusReply,
-    StatusRequest, Welcome,
+    ChatRequest, ClientKind, CodecError, ConfirmPendingEvent, DEFAULT_MAX_FRAME, ErrorReply, Hello,
+    HistoryRequest, IpcMessage, MessageCodec, NewConversationRequest, PROTOCOL_VERSION, Ping,
+    StatusReply, StatusRequest, ToolResultEvent, Welcome,
 };
 
 /// Something that happened during a chat turn.
@@ -25,8 +25,10 @@ pub enum ChatEvent<'a> {
     Delta(&'a str),
     /// The model called a tool.
     ToolCall(&'a ToolCall),
-    /// A tool finished (or was refused).
-    ToolResult(&'a ToolResult),
+    /// The call waits for the person's answer in the confirmation dialog.
+    ConfirmPending(&'a ConfirmPendingEvent),
+    /// A tool finished (or was refused): how, and the result.
+    ToolResult(&'a ToolResultEvent),
 }
 
 /// How hard to try before giving up on the agent.
@@ -108,6 +110,10 @@ impl From<std::io::Error> for ClientError {
 
 type Conn = Framed<UnixStream, MessageCodec>;
 
+/// A live connection to the agent, after the hello: a stream of [`IpcMessage`]s and a
+/// sink for them (split it to read and write at once).
+pub type Connection = Conn;
+
 /// A connection to the agent that reconnects by itself.
 ///
 /// A request that fails because the agent went away is sent again once on a new
@@ -173,6 +179,13 @@ impl IpcClient {
             self.welcome = Some(welcome);
         }
         self.welcome.as_ref().ok_or(ClientError::Disconnected)
+    }
+
+    /// Hands the live connection over to a long-lived event loop that reads and
+    /// writes at once (a window's subscription); the client is left disconnected.
+    pub fn take_connection(&mut self) -> Option<Connection> {
+        self.welcome = None;
+        self.conn.take()
     }
 
     /// Drops the current connection; the next call reconnects.
@@ -349,8 +362,11 @@ impl IpcClient {
                 IpcMessage::ToolCall(t) if t.request_id == request_id => {
                     on_event(ChatEvent::ToolCall(&t.call))
                 }
+                IpcMessage::ConfirmPending(p) if p.request_id == request_id => {
+                    on_event(ChatEvent::ConfirmPending(&p));
+                }
                 IpcMessage::ToolResult(t) if t.request_id == request_id => {
-                    on_event(ChatEvent::ToolResult(&t.result));
+                    on_event(ChatEvent::ToolResult(&t));
                 }
                 IpcMessage::StreamChunk(c) if c.request_id == request_id => {
                     on_event(ChatEvent::Delta(&c.delta));

@@ -149,8 +149,20 @@ fn tool_events() {
         ),
     );
     golden(
+        IpcMessage::ConfirmPending(ConfirmPendingEvent {
+            request_id: id(),
+            call_id: "call_1".into(),
+            requirement: TrustRequirement::DoubleConfirm,
+            timeout_secs: 60,
+        }),
+        &format!(
+            r#"{{"type":"confirm_pending","request_id":"{ID}","call_id":"call_1","requirement":"DoubleConfirm","timeout_secs":60}}"#
+        ),
+    );
+    golden(
         IpcMessage::ToolResult(ToolResultEvent {
             request_id: id(),
+            status: ToolStatus::Ok,
             result: ToolResult {
                 call_id: "call_1".into(),
                 content: "a.txt\nb.pdf".into(),
@@ -158,9 +170,17 @@ fn tool_events() {
             },
         }),
         &format!(
-            r#"{{"type":"tool_result","request_id":"{ID}","result":{{"call_id":"call_1","content":"a.txt\nb.pdf","is_error":false}}}}"#
+            r#"{{"type":"tool_result","request_id":"{ID}","status":"ok","result":{{"call_id":"call_1","content":"a.txt\nb.pdf","is_error":false}}}}"#
         ),
     );
+    for (status, wire) in [
+        (ToolStatus::Failed, "failed"),
+        (ToolStatus::Denied, "denied"),
+        (ToolStatus::TimedOut, "timed_out"),
+        (ToolStatus::Cancelled, "cancelled"),
+    ] {
+        assert_eq!(serde_json::to_value(status).expect("status"), json!(wire));
+    }
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::types::{ChatMessage, ToolCall, ToolResult};
+use crate::types::{ChatMessage, ToolCall, ToolResult, TrustRequirement};
 
 /// Every frame on the agent socket is one `IpcMessage`, tagged by `"type"`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,6 +36,9 @@ pub enum IpcMessage {
     ConversationStarted(ConversationStarted),
     /// Agent → client: the model asked for a tool (shown as a tool card).
     ToolCall(ToolCallEvent),
+    /// Agent → client: a call waits for the person's answer in the confirmation
+    /// dialog (the tool card turns amber).
+    ConfirmPending(ConfirmPendingEvent),
     /// Agent → client: a tool finished, failed or was denied.
     ToolResult(ToolResultEvent),
     /// Client → agent: push-to-talk pressed: stop speaking (barge-in) and listen.
@@ -74,6 +77,7 @@ pub const MESSAGE_TYPES: &[&str] = &[
     "new_conversation",
     "conversation_started",
     "tool_call",
+    "confirm_pending",
     "tool_result",
     "ptt_start",
     "ptt_stop",
@@ -103,6 +107,7 @@ impl IpcMessage {
             IpcMessage::NewConversation(_) => "new_conversation",
             IpcMessage::ConversationStarted(_) => "conversation_started",
             IpcMessage::ToolCall(_) => "tool_call",
+            IpcMessage::ConfirmPending(_) => "confirm_pending",
             IpcMessage::ToolResult(_) => "tool_result",
             IpcMessage::PttStart(_) => "ptt_start",
             IpcMessage::PttStop(_) => "ptt_stop",
@@ -251,12 +256,45 @@ pub struct ToolCallEvent {
     pub call: ToolCall,
 }
 
+/// A call that waits for the person: the agent asked the confirmation dialog (a
+/// process of its own that no client can answer) and waits up to `timeout_secs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmPendingEvent {
+    /// The chat request whose turn made the call.
+    pub request_id: Uuid,
+    /// The [`ToolCall::id`] waiting.
+    pub call_id: String,
+    /// `Confirm`, or `DoubleConfirm` for a destructive action (`DELETE` typed).
+    pub requirement: TrustRequirement,
+    /// How long the dialog waits before it counts as a denial.
+    pub timeout_secs: u64,
+}
+
+/// How a tool call ended, for the front ends' tool cards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolStatus {
+    /// It ran and succeeded.
+    Ok,
+    /// It ran and failed (the result says why).
+    Failed,
+    /// It never ran: the person said no, or policy, validation or the rate limit
+    /// refused it.
+    Denied,
+    /// It never ran: nobody answered the confirmation in time.
+    TimedOut,
+    /// It never ran: the turn ended first (the client went away, a newer request).
+    Cancelled,
+}
+
 /// A tool outcome announced to the front ends of a turn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolResultEvent {
     /// The chat request whose turn made the call.
     pub request_id: Uuid,
-    /// The outcome.
+    /// How it ended.
+    pub status: ToolStatus,
+    /// The outcome (`is_error` unless `status` is `ok`).
     pub result: ToolResult,
 }
 

@@ -83,7 +83,7 @@ pub use codec::{CodecError, FrameDecoder, MessageCodec, decode_message, encode_m
 pub use message::*;
 
 /// Version of this protocol; bumped on any incompatible change to [`IpcMessage`].
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Default maximum frame body, in bytes (1 MiB).
 pub const DEFAULT_MAX_FRAME: usize = 1024 * 1024;

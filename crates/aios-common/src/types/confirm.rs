@@ -33,4 +33,7 @@ pub struct ConfirmResponse {
     /// Why it was denied, when the front end knows (wrong word, no terminal).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Denied because nobody answered within the timeout.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub timed_out: bool,
 }

@@ -84,9 +84,11 @@ impl Agent {
         let reply = c
             .chat_events(q, |ev| match ev {
                 ChatEvent::ToolCall(t) => events.push(format!("call {} {}", t.name, t.arguments)),
-                ChatEvent::ToolResult(r) => {
-                    events.push(format!("result error={} {}", r.is_error, r.content))
-                }
+                ChatEvent::ConfirmPending(p) => events.push(format!("asking {}", p.call_id)),
+                ChatEvent::ToolResult(r) => events.push(format!(
+                    "result error={} {:?} {}",
+                    r.result.is_error, r.status, r.result.content
+                )),
                 ChatEvent::Delta(_) => {}
             })
             .await;
@@ -115,7 +117,7 @@ async fn a_tool_call_runs_and_its_result_goes_back_to_the_model() {
     assert_eq!(events.len(), 2, "{events:?}");
     assert_eq!(events[0], "call system_info {}");
     assert!(
-        events[1].starts_with("result error=false Local time:"),
+        events[1].starts_with("result error=false Ok Local time:"),
         "{events:?}"
     );
 
@@ -169,7 +171,7 @@ async fn an_unknown_tool_goes_back_as_an_error_and_a_repeat_ends_the_turn() {
         "the tool ran once, never executed for real: {events:?}"
     );
     assert!(
-        events[1].starts_with("result error=true unknown tool"),
+        events[1].starts_with("result error=true Denied unknown tool"),
         "{events:?}"
     );
     assert_eq!(
