@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: setup models build run test check bench iso qemu-test clean-models
+.PHONY: setup models build run test check bench screenshots iso qemu-test clean-models
 
 ## setup: apt packages, Rust components, ONNX Runtime (.local/onnxruntime), models
 setup:
@@ -22,9 +22,9 @@ run: setup build
 
 ## test: formatting, lints, then every test (the command CI runs)
 test: setup check
-	# The agent tests run the real worker, confirm and `aios` binaries; test builds
-	# do not build binaries of other packages by themselves.
-	$(CARGO) build -p aios-llm -p aios-confirm -p aios-cli
+	# The agent tests run the real worker, confirm, `aios` and chat binaries; test
+	# builds do not build binaries of other packages by themselves.
+	$(CARGO) build -p aios-llm -p aios-confirm -p aios-cli -p aios-chat
 ifeq ($(NEXTEST),yes)
 	$(CARGO) nextest run --workspace --no-fail-fast
 else
@@ -34,6 +34,12 @@ endif
 check:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## screenshots: the GUIs under a headless sway with a scripted model, into docs/screenshots/
+screenshots: setup
+	$(CARGO) build -p aios-llm -p aios-confirm -p aios-cli -p aios-chat
+	mkdir -p docs/screenshots
+	AIOS_SCREENSHOTS=$(CURDIR)/docs/screenshots $(CARGO) test -p aios-agent --test gui
 
 ## bench: criterion benchmarks (medians under $$CARGO_TARGET_DIR/criterion)
 bench: setup

@@ -18,6 +18,10 @@ if ! "$BIN/aios" status >/dev/null; then
   exit 1
 fi
 echo "aios-agent running (log: $LOG)"
-# The chat window and dock arrive with the GUI issue; until then the terminal chat is
-# the front end everywhere.
-"$BIN/aios" chat
+# On a Wayland desktop the chat window; elsewhere the terminal chat. (The dock comes
+# with the rest of the GUI issue.)
+if [ -n "${WAYLAND_DISPLAY:-}" ] && [ -x "$BIN/aios-chat" ]; then
+  "$BIN/aios-chat"
+else
+  "$BIN/aios" chat
+fi

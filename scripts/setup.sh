@@ -22,6 +22,12 @@ APT_PACKAGES=(
   libasound2-dev    # cpal/rodio (audio capture and playback)
   espeak-ng         # voice tests speak commands with several espeak-ng voices
   clang             # the C/C++ compiler llama.cpp's cmake build expects
+  sway              # a real headless Wayland compositor for the GUI tests (layer-shell)
+  grim              # screenshots of it (GUI tests, `make screenshots`)
+  wtype             # types into its windows like a keyboard (GUI tests)
+  tesseract-ocr     # reads the screenshots back (GUI tests)
+  tesseract-ocr-eng #   its English data
+  fonts-dejavu-core # the windows' text (tiny-skia draws system fonts)
 )
 
 missing=()

@@ -256,7 +256,7 @@ impl Chat {
         match b.who {
             Who::Person => {
                 let words = if b.spoken {
-                    row![text("🎤").size(14), text(&b.text)].spacing(6)
+                    row![text("◉").size(14).color(AMBER), text(&b.text)].spacing(6)
                 } else {
                     row![text(&b.text)]
                 };
@@ -450,13 +450,17 @@ const AMBER: Color = Color::from_rgb(0.96, 0.70, 0.26);
 const RED: Color = Color::from_rgb(0.93, 0.36, 0.36);
 const PERSON: Color = Color::from_rgb(0.16, 0.36, 0.62);
 const LIVE: Color = Color::from_rgb(0.22, 0.30, 0.42);
-const ASSISTANT: Color = Color::from_rgb(0.17, 0.18, 0.21);
+const ASSISTANT: Color = Color::from_rgb(0.22, 0.23, 0.27);
 const MIC: Color = Color::from_rgb(0.25, 0.27, 0.32);
 
 /// Runs the window for the agent at `socket`.
 pub fn run(socket: PathBuf, home: Option<String>) -> iced::Result {
     iced::application(
-        move || Chat::new(socket.clone(), home.clone()),
+        move || {
+            // The person can type at once.
+            let focus = iced::widget::operation::focus(INPUT);
+            (Chat::new(socket.clone(), home.clone()), focus)
+        },
         Chat::update,
         Chat::view,
     )

@@ -309,3 +309,31 @@ fn the_new_conversation_button_sends_the_request() -> Result<(), Error> {
     );
     Ok(())
 }
+
+#[test]
+fn a_code_block_in_a_reply_has_a_copy_button_that_copies_the_code() {
+    let (mut chat, _rx) = connected();
+    let id = Uuid::new_v4();
+    for piece in ["Run this:\n\n```sh\nls -la ~/Down", "loads\n```\n"] {
+        agent(
+            &mut chat,
+            IpcMessage::StreamChunk(StreamChunk {
+                request_id: id,
+                delta: piece.into(),
+                done: false,
+            }),
+        );
+    }
+    let messages: Vec<Message> = {
+        let mut ui = simulator(chat.view());
+        ui.click("Copy")
+            .expect("a copy button under the code block");
+        ui.into_messages().collect()
+    };
+    assert!(
+        messages
+            .iter()
+            .any(|m| matches!(m, Message::Copy(code) if code.trim_end() == "ls -la ~/Downloads")),
+        "{messages:?}"
+    );
+}

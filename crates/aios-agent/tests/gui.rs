@@ -1,0 +1,228 @@
+//! The chat window as a person meets it: a real compositor (headless sway, drawing
+//! in memory), the real agent with a scripted OpenAI-compatible model, the real
+//! `aios-chat`; typed into with `wtype` (sway's virtual keyboard) and read back from
+//! the screen with `grim` and `tesseract`. Real time: few tests, generous deadlines,
+//! assertions on what reached the agent and what is on the screen.
+
+mod common;
+#[allow(dead_code)]
+#[path = "../src/llm/tests/server.rs"]
+mod server;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{Env, wait_until};
+use serde_json::json;
+use server::{Server, openai_call as call, openai_text as text};
+
+/// Longest wait for something to show: a debug build draws slowly on 2 cores.
+const SHOW: Duration = Duration::from_secs(60);
+
+/// Headless sway (as nobody), from `scripts/with-headless-sway.sh`; stopped with
+/// its process group.
+struct Sway {
+    child: Child,
+    display: PathBuf,
+}
+
+impl Sway {
+    fn start() -> Self {
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/with-headless-sway.sh");
+        let mut child = Command::new(script)
+            .args(["sh", "-c", "echo \"$WAYLAND_DISPLAY\"; exec sleep 3600"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .process_group(0)
+            .spawn()
+            .expect("start scripts/with-headless-sway.sh (sway comes from `make setup`)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read the display");
+        let display = PathBuf::from(line.trim());
+        assert!(
+            display.is_absolute(),
+            "sway did not start (see the log above); got {line:?}"
+        );
+        Self { child, display }
+    }
+
+    /// What the screen says, as tesseract reads it.
+    fn screen_text(&self, shot: &Path) -> String {
+        let grabbed = Command::new("grim")
+            .arg(shot)
+            .env("WAYLAND_DISPLAY", &self.display)
+            .status()
+            .expect("run grim");
+        assert!(grabbed.success(), "grim failed");
+        let out = Command::new("tesseract")
+            .arg(shot)
+            .arg("-")
+            .stderr(Stdio::null())
+            .output()
+            .expect("run tesseract");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until the screen shows `needle`; returns what it read.
+    fn wait_for(&self, shot: &Path, needle: &str) -> String {
+        let mut seen = String::new();
+        let shown = wait_until(SHOW, || {
+            seen = self.screen_text(shot);
+            seen.contains(needle)
+        });
+        assert!(
+            shown,
+            "the screen never showed {needle:?}; it read:\n{seen}"
+        );
+        seen
+    }
+
+    /// Types `text`, then Enter, into the focused window.
+    fn type_line(&self, text: &str) {
+        // Each wtype run brings a new virtual keyboard with its own keymap; a key sent
+        // right away can arrive before the window has the keymap (the first letter
+        // went missing 1 run in 5). A real keyboard's keymap is there from the start.
+        let typed = Command::new("wtype")
+            .args(["-s", "300", text, "-k", "Return"])
+            .env("WAYLAND_DISPLAY", &self.display)
+            .status()
+            .expect("run wtype");
+        assert!(typed.success(), "wtype failed");
+    }
+}
+
+impl Drop for Sway {
+    fn drop(&mut self) {
+        let group = nix::unistd::Pid::from_raw(-(self.child.id() as i32));
+        let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGTERM);
+        let _ = self.child.wait();
+    }
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The reply of the last turn: a heading, a list and a code block.
+const MARKDOWN: &str = "## Listing files\n\nUse `os.listdir` from the standard library:\n\n```python\nimport os\n\nfor name in sorted(os.listdir(\".\")):\n    print(name)\n```\n\n- it lists any folder you name\n- it returns names only, not paths";
+
+#[test]
+fn typed_in_the_chat_window_and_answered_on_the_screen() {
+    let chat_bin = common::sibling_bin("aios-chat", "aios-chat");
+    common::sibling_bin("aios-confirm", "aios-confirm");
+    let env = Env::new();
+    let notes = env.dir.path().join("home/notes.txt");
+    std::fs::write(&notes, "keep me").expect("write notes");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = rt.block_on(Server::start(vec![
+        call("c1", "system_info", json!({})),
+        text("Your computer has been up for **three days**."),
+        call("d1", "file_delete", json!({ "path": notes })),
+        text("I left your notes alone: the deletion was not confirmed."),
+        text(MARKDOWN),
+    ]));
+    env.write_config(&format!(
+        "[provider]\ntype = \"openai\"\nbase_url = \"{}\"\napi_key = \"sk-test\"\ntimeout_secs = 10\n\n[agent]\nconfirm_timeout_secs = 5\n",
+        server.base
+    ));
+    // No controlling terminal (`setsid`), as a service: the confirmation prompt
+    // has nowhere to ask, so a destructive call is denied at once.
+    let _agent = Killed(
+        env.cmd("setsid")
+            .arg("-w")
+            .arg(env!("CARGO_BIN_EXE_aios-agent"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start aios-agent"),
+    );
+    assert!(
+        wait_until(SHOW, || env.socket().exists()),
+        "the agent did not start"
+    );
+    let sway = Sway::start();
+    let _chat = Killed(
+        env.cmd(&chat_bin)
+            .env("WAYLAND_DISPLAY", &sway.display)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start aios-chat"),
+    );
+    // The window is up when it has connected (the agent counts it).
+    let connected = wait_until(SHOW, || {
+        let out = env.aios(&["status", "--json"]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .is_ok_and(|v| v["clients"].as_u64().is_some_and(|n| n >= 2))
+    });
+    assert!(connected, "the chat window never connected to the agent");
+
+    let shot = env.dir.path().join("chat.png");
+    // It draws its input field before it takes keys: wait for the placeholder.
+    assert!(
+        wait_until(SHOW, || sway.screen_text(&shot).contains("Enter sends")),
+        "the window never showed its input field: {}",
+        sway.screen_text(&shot)
+    );
+    // A read-only tool: its card, then the reply, Markdown rendered.
+    sway.type_line("how long has this computer been up");
+    let seen = sway.wait_for(&shot, "three days");
+    assert!(seen.contains("system_info"), "no tool card:\n{seen}");
+    assert!(!seen.contains("**"), "Markdown shown raw:\n{seen}");
+
+    // A destructive one nobody can confirm: a red card, the file stays.
+    sway.type_line("delete my old notes");
+    sway.wait_for(&shot, "Denied: file_delete");
+    assert!(notes.exists(), "a denied deletion deleted");
+
+    // Markdown with a heading, a code block and a list.
+    sway.type_line("how do I list files in python");
+    let seen = sway.wait_for(&shot, "Listing files");
+    if let Some(dir) = std::env::var_os("AIOS_SCREENSHOTS") {
+        std::fs::copy(&shot, Path::new(&dir).join("chat.png")).expect("save the screenshot");
+    }
+    assert!(
+        !seen.contains("```") && !seen.contains("## "),
+        "Markdown shown raw:\n{seen}"
+    );
+
+    // Every typed line reached the model, in order.
+    let said: Vec<String> = server
+        .requests()
+        .iter()
+        .filter_map(|r| {
+            r.json()["messages"]
+                .as_array()?
+                .iter()
+                .rev()
+                .find(|m| m["role"] == "user")
+                .and_then(|m| m["content"].as_str().map(str::to_owned))
+        })
+        .collect();
+    for line in [
+        "how long has this computer been up",
+        "delete my old notes",
+        "how do I list files in python",
+    ] {
+        assert!(
+            said.iter().any(|s| s == line),
+            "{line:?} never reached the model: {said:?}"
+        );
+    }
+}
