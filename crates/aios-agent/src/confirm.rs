@@ -81,8 +81,14 @@ impl Confirmer {
             Ok(p) => p,
             Err(e) => return Answer::Denied(format!("cannot open the confirmation channel: {e}")),
         };
+        // On a desktop the overlay; it falls back to the terminal by itself.
+        let front = if std::env::var_os("WAYLAND_DISPLAY").is_some() {
+            "--wayland"
+        } else {
+            "--tty"
+        };
         let mut child = match tokio::process::Command::new(program)
-            .arg("--tty")
+            .arg(front)
             .stdin(Stdio::from(OwnedFd::from(theirs)))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -72,15 +72,35 @@ impl Sway {
     /// Waits until the screen shows `needle`; returns what it read.
     fn wait_for(&self, shot: &Path, needle: &str) -> String {
         let mut seen = String::new();
+        let mut n = 0;
         let shown = wait_until(SHOW, || {
             seen = self.screen_text(shot);
+            if std::env::var_os("AIOS_GUI_DEBUG").is_some() {
+                n += 1;
+                let _ = std::fs::copy(shot, std::env::temp_dir().join(format!("aios-gui-{n}.png")));
+            }
             seen.contains(needle)
         });
+        if !shown {
+            let _ = std::fs::copy(shot, std::env::temp_dir().join("aios-gui-failed.png"));
+        }
         assert!(
             shown,
-            "the screen never showed {needle:?}; it read:\n{seen}"
+            "the screen never showed {needle:?} (last picture: $TMPDIR/aios-gui-failed.png); it read:\n{seen}"
         );
         seen
+    }
+
+    /// Presses keys as wtype spells them (`-k Return`, text, ...), after the pause
+    /// a new virtual keyboard needs (see `type_line`).
+    fn keys(&self, args: &[&str]) {
+        let typed = Command::new("wtype")
+            .args(["-s", "300"])
+            .args(args)
+            .env("WAYLAND_DISPLAY", &self.display)
+            .status()
+            .expect("run wtype");
+        assert!(typed.success(), "wtype failed");
     }
 
     /// Types `text`, then Enter, into the focused window.
@@ -225,4 +245,117 @@ fn typed_in_the_chat_window_and_answered_on_the_screen() {
             "{line:?} never reached the model: {said:?}"
         );
     }
+}
+
+/// `aios ask` in the background (the person's question); its output when it ends.
+fn ask_in_background(env: &Env, question: &str) -> Child {
+    env.cmd(common::aios_bin())
+        .args(["ask", question])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run aios ask")
+}
+
+fn finished(child: Child) -> String {
+    let out = child.wait_with_output().expect("aios ask");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn the_confirmation_overlay_takes_delete_typed_and_denies_everything_else() {
+    common::sibling_bin("aios-confirm", "aios-confirm");
+    let env = Env::new();
+    let home = env.dir.path().join("home");
+    let doomed = home.join("doomed.txt");
+    let kept = home.join("kept.txt");
+    let unwritten = home.join("unwritten.txt");
+    std::fs::write(&doomed, "x").expect("write");
+    std::fs::write(&kept, "x").expect("write");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = rt.block_on(Server::start(vec![
+        call("d1", "file_delete", json!({ "path": doomed })),
+        text("Deleted."),
+        call("d2", "file_delete", json!({ "path": kept })),
+        text("Not deleted."),
+        call(
+            "w1",
+            "file_write",
+            json!({ "path": unwritten, "content": "hello" }),
+        ),
+        text("Not written."),
+    ]));
+    env.write_config(&format!(
+        "[provider]\ntype = \"openai\"\nbase_url = \"{}\"\napi_key = \"sk-test\"\ntimeout_secs = 10\n\n[agent]\nconfirm_timeout_secs = 8\n",
+        server.base
+    ));
+    let sway = Sway::start();
+    // The agent of a desktop session: it has the compositor, no terminal.
+    let _agent = Killed(
+        env.cmd("setsid")
+            .arg("-w")
+            .arg(env!("CARGO_BIN_EXE_aios-agent"))
+            .env("WAYLAND_DISPLAY", &sway.display)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start aios-agent"),
+    );
+    assert!(
+        wait_until(SHOW, || env.socket().exists()),
+        "the agent did not start"
+    );
+    let shot = env.dir.path().join("overlay.png");
+    let save = |name: &str| {
+        if let Some(dir) = std::env::var_os("AIOS_SCREENSHOTS") {
+            std::fs::copy(&shot, Path::new(&dir).join(name)).expect("save the screenshot");
+        }
+    };
+
+    // DELETE typed exactly, then Enter: approved, the file goes.
+    let q = ask_in_background(&env, "delete doomed.txt");
+    let seen = sway.wait_for(&shot, "Type DELETE to allow");
+    assert!(seen.contains("doomed.txt"), "the target is shown:\n{seen}");
+    save("confirm-critical.png");
+    sway.keys(&["DELETE", "-k", "Return"]);
+    let out = finished(q);
+    assert!(
+        !doomed.exists(),
+        "DELETE typed in the overlay approves: {out}"
+    );
+    assert!(out.contains("[tool done]"), "{out}");
+
+    // Nobody answers: the countdown denies, the file stays.
+    let q = ask_in_background(&env, "delete kept.txt");
+    sway.wait_for(&shot, "Type DELETE to allow");
+    let out = finished(q);
+    assert!(
+        kept.exists(),
+        "an unanswered overlay must not delete: {out}"
+    );
+    assert!(out.contains("[tool timed out]"), "{out}");
+
+    // A normal action: Enter is not a click on Allow; Escape denies.
+    let q = ask_in_background(&env, "write unwritten.txt");
+    let seen = sway.wait_for(&shot, "asks before acting");
+    assert!(seen.contains("file_write"), "{seen}");
+    save("confirm.png");
+    sway.keys(&["-k", "Return"]);
+    sway.keys(&["-k", "Escape"]);
+    let out = finished(q);
+    assert!(
+        !unwritten.exists(),
+        "Enter or Escape approved a write: {out}"
+    );
+    assert!(out.contains("[tool denied]"), "{out}");
 }

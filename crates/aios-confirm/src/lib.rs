@@ -12,9 +12,16 @@
 //! gives the terminal back afterwards. A destructive action needs `DELETE` typed
 //! exactly; anything else, the end of the timeout, or a closed terminal is a denial.
 //! With no terminal it denies at once and says why. There is no scripted or
-//! auto-approving mode. The Iced dialog comes with the GUI issue.
+//! auto-approving mode.
+//!
+//! `--wayland` (what the agent starts when it has a `WAYLAND_DISPLAY`) shows the
+//! question as a layer-shell overlay above every window with the keyboard to itself
+//! (see [`dialog`] for its rules); when no overlay can be shown it asks on the
+//! terminal as `--tty` does.
 
 mod channel;
+pub mod dialog;
+mod overlay;
 mod tty;
 
 use std::process::ExitCode;
@@ -26,12 +33,15 @@ pub fn run() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!(
-            "aios-confirm --tty\n\nStarted by aios-agent to ask before a tool call; not for use by hand."
+            "aios-confirm --wayland | --tty\n\nStarted by aios-agent to ask before a tool call; not for use by hand."
         );
         return ExitCode::SUCCESS;
     }
-    if args.iter().any(|a| a != "--tty") {
-        eprintln!("aios-confirm: unknown arguments {args:?}; the only front end so far is --tty");
+    let wayland = args.iter().any(|a| a == "--wayland");
+    if let Some(other) = args.iter().find(|a| *a != "--tty" && *a != "--wayland") {
+        eprintln!(
+            "aios-confirm: unknown argument {other:?}; the front ends are --wayland and --tty"
+        );
     }
     let mut chan = match channel::Channel::from_stdin() {
         Ok(c) => c,
@@ -47,7 +57,18 @@ pub fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let verdict = tty::ask(&req, chan.fd());
+    let verdict = if wayland {
+        exit_when_withdrawn(&chan);
+        match overlay::ask(&req) {
+            Ok(v) => v,
+            Err(why) => {
+                eprintln!("aios-confirm: {why}; asking on the terminal instead");
+                tty::ask(&req, chan.fd())
+            }
+        }
+    } else {
+        tty::ask(&req, chan.fd())
+    };
     let resp = ConfirmResponse {
         request_id: req.request_id,
         approved: verdict.is_ok(),
@@ -59,6 +80,48 @@ pub fn run() -> ExitCode {
         Err(e) => {
             eprintln!("aios-confirm: {e}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// The agent sends nothing after the question: when the channel becomes readable it
+/// has hung up (the client that asked went away) and the question is withdrawn. The
+/// overlay then goes at once; the agent already took it as a denial.
+fn exit_when_withdrawn(chan: &channel::Channel) {
+    let Ok(fd) = chan.fd().try_clone_to_owned() else {
+        return;
+    };
+    std::thread::spawn(move || {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd;
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        loop {
+            match poll(&mut fds, PollTimeout::NONE) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Ok(n) if n > 0 => {
+                    eprintln!("aios-confirm: the question was withdrawn by the agent");
+                    std::process::exit(0);
+                }
+                _ => return,
+            }
+        }
+    });
+}
+
+/// A denial: why, and whether it was the timeout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Why, for the person, the model and the audit log.
+    pub why: String,
+    /// Nobody answered in time.
+    pub timed_out: bool,
+}
+
+impl From<String> for Refusal {
+    fn from(why: String) -> Self {
+        Self {
+            why,
+            timed_out: false,
         }
     }
 }

@@ -13,26 +13,10 @@ use nix::unistd::{Pid, getpgrp, setpgid, tcgetpgrp, tcsetpgrp};
 
 use aios_common::text::{cut_middle, one_line};
 
-use crate::judge;
+use crate::{Refusal, judge};
 
 /// Longest answer line read.
 const MAX_LINE: usize = 256;
-
-/// A denial: why, and whether it was the timeout.
-#[derive(Debug)]
-pub struct Refusal {
-    pub why: String,
-    pub timed_out: bool,
-}
-
-impl From<String> for Refusal {
-    fn from(why: String) -> Self {
-        Self {
-            why,
-            timed_out: false,
-        }
-    }
-}
 
 /// Asks on the controlling terminal; `Ok` approves, `Err` says why not.
 /// `agent` is the channel: the agent sends nothing after the request, so when it
