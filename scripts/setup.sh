@@ -22,6 +22,7 @@ APT_PACKAGES=(
   libasound2-dev    # cpal/rodio (audio capture and playback)
   espeak-ng         # voice tests speak commands with several espeak-ng voices
   clang             # the C/C++ compiler llama.cpp's cmake build expects
+  libxkbcommon-dev  # the confirmation overlay's layer-shell client links xkbcommon
   sway              # a real headless Wayland compositor for the GUI tests (layer-shell)
   grim              # screenshots of it (GUI tests, `make screenshots`)
   wtype             # types into its windows like a keyboard (GUI tests)
