@@ -24,7 +24,7 @@ run: setup build
 test: setup check
 	# The agent tests run the real worker, confirm, `aios` and chat binaries; test
 	# builds do not build binaries of other packages by themselves.
-	$(CARGO) build -p aios-llm -p aios-confirm -p aios-cli -p aios-chat
+	$(CARGO) build -p aios-llm -p aios-confirm -p aios-cli -p aios-chat -p aios-dock
 ifeq ($(NEXTEST),yes)
 	$(CARGO) nextest run --workspace --no-fail-fast
 else
@@ -37,7 +37,7 @@ check:
 
 ## screenshots: the GUIs under a headless sway with a scripted model, into docs/screenshots/
 screenshots: setup
-	$(CARGO) build -p aios-llm -p aios-confirm -p aios-cli -p aios-chat
+	$(CARGO) build -p aios-llm -p aios-confirm -p aios-cli -p aios-chat -p aios-dock
 	mkdir -p docs/screenshots
 	AIOS_SCREENSHOTS=$(CURDIR)/docs/screenshots $(CARGO) test -p aios-agent --test gui
 

@@ -18,9 +18,13 @@ if ! "$BIN/aios" status >/dev/null; then
   exit 1
 fi
 echo "aios-agent running (log: $LOG)"
-# On a Wayland desktop the chat window; elsewhere the terminal chat. (The dock comes
-# with the rest of the GUI issue.)
+# On a Wayland desktop the dock and the chat window; elsewhere the terminal chat.
 if [ -n "${WAYLAND_DISPLAY:-}" ] && [ -x "$BIN/aios-chat" ]; then
+  if [ -x "$BIN/aios-dock" ]; then
+    "$BIN/aios-dock" 2>>"$STATE/dock.log" &
+    DOCK=$!
+    trap 'kill "$DOCK" "$AGENT" 2>/dev/null; wait 2>/dev/null || true' EXIT
+  fi
   "$BIN/aios-chat"
 else
   "$BIN/aios" chat

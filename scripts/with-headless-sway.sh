@@ -3,7 +3,8 @@
 # layer-shell, drawing in memory with pixman): WAYLAND_DISPLAY is set for the command,
 # as an absolute path, so its own XDG_RUNTIME_DIR may point elsewhere. sway refuses
 # root, so it runs as nobody in a runtime dir of its own. Drive windows with `wtype`,
-# take the screen with `grim`. Everything stops when the command ends.
+# take the screen with `grim`, ask sway with `swaymsg` (SWAYSOCK is set). Everything
+# stops when the command ends.
 #   scripts/with-headless-sway.sh COMMAND [ARGS...]
 set -euo pipefail
 for tool in sway setpriv; do
@@ -42,4 +43,7 @@ if [ -z "$socket" ]; then
     exit 1
 fi
 export WAYLAND_DISPLAY="$socket"
+# swaymsg talks to sway over its IPC socket, beside the Wayland one.
+SWAYSOCK=$(find "$rt" -maxdepth 1 -name 'sway-ipc.*.sock' -type s 2>/dev/null | head -n1)
+export SWAYSOCK
 "$@"

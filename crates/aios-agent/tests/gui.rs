@@ -27,6 +27,7 @@ const SHOW: Duration = Duration::from_secs(60);
 struct Sway {
     child: Child,
     display: PathBuf,
+    ipc: PathBuf,
 }
 
 impl Sway {
@@ -34,25 +35,52 @@ impl Sway {
         let script =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/with-headless-sway.sh");
         let mut child = Command::new(script)
-            .args(["sh", "-c", "echo \"$WAYLAND_DISPLAY\"; exec sleep 3600"])
+            .args([
+                "sh",
+                "-c",
+                "echo \"$WAYLAND_DISPLAY\"; echo \"$SWAYSOCK\"; exec sleep 3600",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .process_group(0)
             .spawn()
             .expect("start scripts/with-headless-sway.sh (sway comes from `make setup`)");
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read the display");
+        out.read_line(&mut line).expect("read the display");
         let display = PathBuf::from(line.trim());
         assert!(
             display.is_absolute(),
             "sway did not start (see the log above); got {line:?}"
         );
-        Self { child, display }
+        line.clear();
+        out.read_line(&mut line).expect("read the IPC socket");
+        let ipc = PathBuf::from(line.trim());
+        Self {
+            child,
+            display,
+            ipc,
+        }
     }
 
-    /// What the screen says, as tesseract reads it.
+    /// Where windows go: the focused workspace's area (x, y, width, height), which
+    /// layer-shell bars with an exclusive zone take room from.
+    fn workspace_area(&self) -> (i64, i64, i64, i64) {
+        let out = Command::new("swaymsg")
+            .args(["-t", "get_workspaces", "-r"])
+            .env("SWAYSOCK", &self.ipc)
+            .output()
+            .expect("run swaymsg");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("swaymsg JSON");
+        let r = &v[0]["rect"];
+        let n = |k: &str| r[k].as_i64().unwrap_or(-1);
+        (n("x"), n("y"), n("width"), n("height"))
+    }
+
+    /// What the screen says, as tesseract reads it. The picture is inverted first:
+    /// AIOS draws light text on dark, and tesseract reads dark on light far better
+    /// (it read nothing of the dock's bar as it is). `shot` keeps the picture as
+    /// shown.
     fn screen_text(&self, shot: &Path) -> String {
         let grabbed = Command::new("grim")
             .arg(shot)
@@ -60,9 +88,17 @@ impl Sway {
             .status()
             .expect("run grim");
         assert!(grabbed.success(), "grim failed");
+        let ppm = Command::new("grim")
+            .args(["-t", "ppm", "-"])
+            .env("WAYLAND_DISPLAY", &self.display)
+            .output()
+            .expect("run grim");
+        let inverted = shot.with_extension("inverted.ppm");
+        std::fs::write(&inverted, invert_ppm(&ppm.stdout)).expect("write the inverted picture");
+        // Sparse text: a bar at the bottom of an empty screen is no page of prose.
         let out = Command::new("tesseract")
-            .arg(shot)
-            .arg("-")
+            .arg(&inverted)
+            .args(["-", "--psm", "11"])
             .stderr(Stdio::null())
             .output()
             .expect("run tesseract");
@@ -123,6 +159,27 @@ impl Drop for Sway {
         let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGTERM);
         let _ = self.child.wait();
     }
+}
+
+/// A binary PPM (P6, maxval 255) with every colour inverted.
+fn invert_ppm(ppm: &[u8]) -> Vec<u8> {
+    // The header is four whitespace-separated fields: P6, width, height, maxval.
+    let mut fields = 0;
+    let mut i = 0;
+    while fields < 4 && i < ppm.len() {
+        while i < ppm.len() && ppm[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        while i < ppm.len() && !ppm[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        fields += 1;
+    }
+    let body = (i + 1).min(ppm.len());
+    assert!(ppm.starts_with(b"P6"), "grim did not write a binary PPM");
+    let mut out = ppm[..body].to_vec();
+    out.extend(ppm[body..].iter().map(|b| 255 - b));
+    out
 }
 
 struct Killed(Child);
@@ -358,4 +415,35 @@ fn the_confirmation_overlay_takes_delete_typed_and_denies_everything_else() {
         "Enter or Escape approved a write: {out}"
     );
     assert!(out.contains("[tool denied]"), "{out}");
+}
+
+#[test]
+fn the_dock_is_a_48_px_bar_at_the_bottom_that_windows_make_room_for() {
+    let dock_bin = common::sibling_bin("aios-dock", "aios-dock");
+    let env = Env::new();
+    let _agent = Killed(env.agent());
+    let sway = Sway::start();
+    assert_eq!(sway.workspace_area(), (0, 0, 1280, 720), "no bar yet");
+    let _dock = Killed(
+        env.cmd(&dock_bin)
+            .env("WAYLAND_DISPLAY", &sway.display)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start aios-dock"),
+    );
+    // Its exclusive zone: windows now end 48 px above the bottom edge.
+    let mut area = (0, 0, 0, 0);
+    assert!(
+        wait_until(SHOW, || {
+            area = sway.workspace_area();
+            area == (0, 0, 1280, 672)
+        }),
+        "the dock took no room at the bottom: {area:?}"
+    );
+    let shot = env.dir.path().join("dock.png");
+    sway.wait_for(&shot, "Hold to talk");
+    if let Some(dir) = std::env::var_os("AIOS_SCREENSHOTS") {
+        std::fs::copy(&shot, Path::new(&dir).join("dock.png")).expect("save the screenshot");
+    }
 }

@@ -1,8 +1,65 @@
-//! `aios-dock`: the bottom layer-shell panel of the AIOS desktop.
+//! `aios-dock`: the bottom layer-shell bar of the AIOS desktop.
 //!
-//! It will own the push-to-talk button with its input-level meter, the voice state
-//! indicator, launchers for the chat window and the browser, and the system tray
-//! (Wi-Fi, volume, battery, clock). Like every GUI it depends only on `aios-common`
-//! and reaches the system through `aios-agent`.
-//!
-//! Built by the GUI issue.
+//! Launchers on the left (chat, browser, terminal), the push-to-talk button in the
+//! centre (hold to talk; its look follows the voice pipeline's state, with a level
+//! meter and a red mark whenever the microphone is open; a press while AIOS speaks
+//! interrupts it), the clock on the right. Like every GUI it depends only on
+//! `aios-common` and talks only to `aios-agent`, through one reconnecting
+//! subscription ([`aios_common::ipc::link`]). What it shows is [`state::Dock`], plain
+//! Rust with unit tests.
+
+pub mod app;
+pub mod state;
+
+use anyhow::Context;
+
+/// Runs the dock until it is closed.
+pub fn run() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AIOS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let socket = socket_path()?;
+    app::run_dock(socket, launchers())
+        .map_err(anyhow::Error::msg)
+        .context("aios-dock")
+}
+
+/// Chat (the window beside this binary), browser, terminal.
+fn launchers() -> Vec<app::Launcher> {
+    let beside = |name: &str| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(|d| d.join(name)))
+            .filter(|p| p.is_file())
+            .map_or_else(|| name.to_owned(), |p| p.display().to_string())
+    };
+    vec![
+        app::Launcher {
+            label: "Chat",
+            command: vec![beside("aios-chat")],
+        },
+        app::Launcher {
+            label: "Browser",
+            command: vec!["xdg-open".into(), "about:blank".into()],
+        },
+        app::Launcher {
+            label: "Terminal",
+            command: vec!["x-terminal-emulator".into()],
+        },
+    ]
+}
+
+/// The same resolution as the agent: `AIOS_SOCKET`, the config, the runtime dir.
+fn socket_path() -> anyhow::Result<std::path::PathBuf> {
+    use aios_common::config::AgentConfig;
+    use aios_common::paths;
+    let configured = paths::agent_config_path()
+        .ok()
+        .and_then(|p| AgentConfig::load(&p).ok())
+        .and_then(|loaded| loaded.config().agent.socket_path.clone());
+    Ok(paths::socket_path(configured.as_deref())?)
+}

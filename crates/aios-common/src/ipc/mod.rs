@@ -76,6 +76,7 @@ mod codec;
 mod codec_tests;
 #[cfg(test)]
 mod golden_tests;
+pub mod link;
 mod message;
 pub mod server;
 
