@@ -46,6 +46,10 @@
 //! min_silence_ms = 500          # silence that ends an utterance
 //! speech_padding_ms = 200       # audio kept around speech
 //! tts_voice = "en_US-joe-medium.onnx"
+//!
+//! [dock]
+//! ptt = "hold"                  # the mic button: "hold" to talk, or "toggle" (click
+//!                               # to start, click to stop)
 //! ```
 //!
 //! Every key is optional. Unknown keys are errors, so a typo never silently falls
@@ -72,6 +76,27 @@ pub struct AgentConfig {
     pub tools: ToolsSection,
     /// Speech recognition and synthesis.
     pub voice: VoiceSection,
+    /// The dock (read by `aios-dock`).
+    pub dock: DockSection,
+}
+
+/// `[dock]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DockSection {
+    /// How the mic button takes speech.
+    pub ptt: PttMode,
+}
+
+/// How the dock's mic button takes speech.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PttMode {
+    /// Press to listen, release to end the utterance.
+    #[default]
+    Hold,
+    /// A click starts listening, the next click ends the utterance.
+    Toggle,
 }
 
 /// `[voice]`.

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use aios_common::config::PttMode;
 use aios_common::ipc::link::{LinkEvent, OUTBOX, run};
 use aios_common::ipc::{ClientKind, IpcMessage};
 use iced::futures::Stream;
@@ -59,10 +60,10 @@ pub enum Message {
 }
 
 impl Bar {
-    /// A dock for the agent at `socket`.
-    pub fn new(socket: PathBuf, launchers: Vec<Launcher>) -> Self {
+    /// A dock for the agent at `socket`, its mic button working as `mode` says.
+    pub fn new(socket: PathBuf, mode: PttMode, launchers: Vec<Launcher>) -> Self {
         Self {
-            dock: Dock::default(),
+            dock: Dock::new(mode),
             outbox: None,
             socket,
             launchers,
@@ -230,9 +231,9 @@ const RED_DIM: Color = Color::from_rgb(0.45, 0.16, 0.18);
 const AMBER: Color = Color::from_rgb(0.96, 0.70, 0.26);
 
 /// Runs the dock for the agent at `socket`.
-pub fn run_dock(socket: PathBuf, launchers: Vec<Launcher>) -> Result<(), String> {
+pub fn run_dock(socket: PathBuf, mode: PttMode, launchers: Vec<Launcher>) -> Result<(), String> {
     iced_layershell::application(
-        move || Bar::new(socket.clone(), launchers.clone()),
+        move || Bar::new(socket.clone(), mode, launchers.clone()),
         "aios-dock",
         Bar::update,
         Bar::view,

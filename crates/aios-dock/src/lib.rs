@@ -22,8 +22,8 @@ pub fn run() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let socket = socket_path()?;
-    app::run_dock(socket, launchers())
+    let (socket, mode) = settings()?;
+    app::run_dock(socket, mode, launchers())
         .map_err(anyhow::Error::msg)
         .context("aios-dock")
 }
@@ -53,13 +53,17 @@ fn launchers() -> Vec<app::Launcher> {
     ]
 }
 
-/// The same resolution as the agent: `AIOS_SOCKET`, the config, the runtime dir.
-fn socket_path() -> anyhow::Result<std::path::PathBuf> {
+/// The socket, found as the agent finds it (`AIOS_SOCKET`, the config, the runtime
+/// dir), and `[dock] ptt`. A config that does not load is the agent's to report:
+/// the dock uses the defaults.
+fn settings() -> anyhow::Result<(std::path::PathBuf, aios_common::config::PttMode)> {
     use aios_common::config::AgentConfig;
     use aios_common::paths;
-    let configured = paths::agent_config_path()
+    let config = paths::agent_config_path()
         .ok()
         .and_then(|p| AgentConfig::load(&p).ok())
-        .and_then(|loaded| loaded.config().agent.socket_path.clone());
-    Ok(paths::socket_path(configured.as_deref())?)
+        .map(|loaded| loaded.config().clone());
+    let configured = config.as_ref().and_then(|c| c.agent.socket_path.clone());
+    let mode = config.map(|c| c.dock.ptt).unwrap_or_default();
+    Ok((paths::socket_path(configured.as_deref())?, mode))
 }

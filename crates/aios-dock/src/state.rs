@@ -1,6 +1,7 @@
 //! The dock's state, apart from any widget: the link, the voice pipeline's state,
 //! the microphone level, and what a press or release of the mic button sends.
 
+use aios_common::config::PttMode;
 use aios_common::ipc::{IpcMessage, PttRequest, VoiceState};
 use uuid::Uuid;
 
@@ -15,7 +16,9 @@ pub struct Dock {
     pub hands_free: bool,
     /// Microphone level while listening, 0 to 1.
     pub level: f32,
-    /// The mic button is held down.
+    /// Hold to talk, or click to start and click to stop.
+    pub mode: PttMode,
+    /// The mic button is held down (hold), or listening was started by it (toggle).
     held: bool,
     /// The last thing a launcher or the agent said went wrong, shown briefly.
     pub note: Option<String>,
@@ -28,6 +31,7 @@ impl Default for Dock {
             voice: VoiceState::Idle,
             hands_free: false,
             level: 0.0,
+            mode: PttMode::Hold,
             held: false,
             note: None,
         }
@@ -46,19 +50,36 @@ fn ptt(start: bool) -> IpcMessage {
 }
 
 impl Dock {
-    /// The mic button went down: listen (while speaking, this interrupts the reply:
-    /// barge-in).
-    pub fn press(&mut self) -> Option<IpcMessage> {
-        if self.link.is_err() || self.held {
-            return None;
+    /// A dock whose mic button works as `mode` says, not yet connected.
+    pub fn new(mode: PttMode) -> Self {
+        Self {
+            mode,
+            ..Self::default()
         }
-        self.held = true;
-        Some(ptt(true))
     }
 
-    /// The mic button came up: the utterance is complete.
+    /// The mic button went down: listen (while speaking, this interrupts the reply:
+    /// barge-in). In toggle mode a second click ends the utterance.
+    pub fn press(&mut self) -> Option<IpcMessage> {
+        if self.link.is_err() {
+            return None;
+        }
+        match (self.mode, self.held) {
+            (PttMode::Hold, true) => None,
+            (PttMode::Toggle, true) => {
+                self.held = false;
+                Some(ptt(false))
+            }
+            (_, false) => {
+                self.held = true;
+                Some(ptt(true))
+            }
+        }
+    }
+
+    /// The mic button came up: with hold to talk, the utterance is complete.
     pub fn release(&mut self) -> Option<IpcMessage> {
-        if !std::mem::take(&mut self.held) {
+        if self.mode == PttMode::Toggle || !std::mem::take(&mut self.held) {
             return None;
         }
         Some(ptt(false))
@@ -73,11 +94,15 @@ impl Dock {
     pub fn label(&self) -> &'static str {
         match (&self.link, self.voice) {
             (Err(_), _) => "AIOS offline",
+            (Ok(()), VoiceState::Listening) if self.mode == PttMode::Toggle && self.held => {
+                "Listening: click to end"
+            }
             (Ok(()), VoiceState::Listening) => "Listening",
             (Ok(()), VoiceState::Transcribing) => "Transcribing",
             (Ok(()), VoiceState::Thinking) => "Thinking",
             (Ok(()), VoiceState::Speaking) => "Speaking: press to stop",
             (Ok(()), VoiceState::Idle) if self.hands_free => "Listening for speech",
+            (Ok(()), VoiceState::Idle) if self.mode == PttMode::Toggle => "Click to talk",
             (Ok(()), VoiceState::Idle) => "Hold to talk",
         }
     }
@@ -138,6 +163,22 @@ mod tests {
         assert_eq!(d.press(), None, "a second press while held sends nothing");
         assert!(matches!(d.release(), Some(IpcMessage::PttStop(_))));
         assert_eq!(d.release(), None, "a release without a press sends nothing");
+    }
+
+    #[test]
+    fn toggle_mode_starts_on_one_click_and_ends_on_the_next() {
+        let mut d = Dock {
+            mode: PttMode::Toggle,
+            ..Dock::default()
+        };
+        d.connected();
+        assert_eq!(d.label(), "Click to talk");
+        assert!(matches!(d.press(), Some(IpcMessage::PttStart(_))));
+        assert_eq!(d.release(), None, "letting go does not end the utterance");
+        d.apply(&voice(VoiceState::Listening));
+        assert_eq!(d.label(), "Listening: click to end");
+        assert!(matches!(d.press(), Some(IpcMessage::PttStop(_))));
+        assert_eq!(d.release(), None);
     }
 
     #[test]

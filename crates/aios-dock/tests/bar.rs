@@ -11,6 +11,7 @@ use iced_test::simulator;
 fn bar() -> (Bar, mpsc::Receiver<IpcMessage>) {
     let mut bar = Bar::new(
         "/nonexistent/aios.sock".into(),
+        aios_common::config::PttMode::Hold,
         vec![Launcher {
             label: "Chat",
             command: vec!["/nonexistent/aios-chat".into()],
