@@ -215,6 +215,11 @@ impl AgentState {
     /// Owned, so that the tasks a turn starts (a tool call, its confirmation) can
     /// hold it too: a turn whose client went away ends only when they do, and the
     /// next turn cannot put a second question on the terminal meanwhile.
+    /// Whether a turn holds the turn lock right now.
+    pub(crate) fn turn_busy(&self) -> bool {
+        self.turn_lock.try_lock().is_err()
+    }
+
     pub(crate) async fn turn_guard(&self) -> Arc<tokio::sync::OwnedMutexGuard<()>> {
         Arc::new(self.turn_lock.clone().lock_owned().await)
     }

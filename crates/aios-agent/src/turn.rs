@@ -479,6 +479,11 @@ async fn prewarm_next(state: &AgentState) {
 /// decoded after the next request's prefix, so that when the final transcript
 /// comes only its last words are prefilled. Returns at once.
 pub(crate) async fn hear_ahead(state: &AgentState, heard: &str) {
+    // A turn running (typed, or one a barge-in left going) owns the worker's cache:
+    // decoding ahead between its rounds would only make it prefill again.
+    if state.turn_busy() {
+        return;
+    }
     if let Some(next) = next_prefix(state).await {
         let provider = state.provider();
         provider

@@ -38,8 +38,10 @@ impl Sway {
             .args([
                 "sh",
                 "-c",
-                "echo \"$WAYLAND_DISPLAY\"; echo \"$SWAYSOCK\"; exec sleep 3600",
+                // Until the test's end of the pipe closes: a killed test stops sway.
+                "echo \"$WAYLAND_DISPLAY\"; echo \"$SWAYSOCK\"; exec cat >/dev/null",
             ])
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .process_group(0)

@@ -64,6 +64,8 @@ pub struct Chat {
     socket: PathBuf,
     /// Each reply's Markdown, parsed as it streams: (bytes parsed, content).
     markdown: HashMap<u64, (usize, markdown::Content)>,
+    /// The mic button is held down.
+    mic_held: bool,
 }
 
 impl Chat {
@@ -75,6 +77,7 @@ impl Chat {
             outbox: None,
             socket,
             markdown: HashMap::new(),
+            mic_held: false,
         }
     }
 
@@ -113,6 +116,7 @@ impl Chat {
             Message::Link(link::Event::Received(msg)) => self.conv.apply(msg),
             Message::Link(link::Event::Lost(why)) => {
                 self.outbox = None;
+                self.mic_held = false;
                 self.conv.disconnected(&why);
             }
             Message::Edit(action) => self.input.perform(action),
@@ -136,16 +140,20 @@ impl Chat {
                 let req = self.conv.new_conversation();
                 self.send(IpcMessage::NewConversation(req));
             }
-            Message::PttStart => {
+            Message::PttStart if !self.mic_held => {
+                self.mic_held = true;
                 self.send(IpcMessage::PttStart(PttRequest {
                     request_id: Uuid::new_v4(),
                 }));
             }
-            Message::PttStop => {
+            Message::PttStop if self.mic_held => {
+                self.mic_held = false;
                 self.send(IpcMessage::PttStop(PttRequest {
                     request_id: Uuid::new_v4(),
                 }));
             }
+            // A second press while held; the pointer leaving a button not pressed.
+            Message::PttStart | Message::PttStop => {}
             Message::StopSpeaking => {
                 // Barge-in: pressing the mic stops the speech at once; an empty
                 // utterance after it starts no turn.
@@ -325,7 +333,9 @@ impl Chat {
                 .style(move |_: &Theme| bubble_style(if listening { RED } else { MIC })),
         )
         .on_press(Message::PttStart)
-        .on_release(Message::PttStop);
+        .on_release(Message::PttStop)
+        // Let go outside the button: the press still ends.
+        .on_exit(Message::PttStop);
         row![
             field,
             button(text("Send"))

@@ -290,7 +290,7 @@ impl Conversation {
 
     /// Shows or hides a card's whole result.
     pub fn toggle(&mut self, call_id: &str) {
-        if let Some(c) = self.card_mut(call_id) {
+        if let Some(c) = self.card_mut(None, call_id) {
             c.expanded = !c.expanded;
         }
     }
@@ -340,9 +340,13 @@ impl Conversation {
         })
     }
 
-    fn card_mut(&mut self, call_id: &str) -> Option<&mut ToolCard> {
+    /// The card of call `call_id` in turn `request` (call ids are only unique within
+    /// a turn: a restarted agent counts from the start again).
+    fn card_mut(&mut self, request: Option<Uuid>, call_id: &str) -> Option<&mut ToolCard> {
         self.items.iter_mut().rev().find_map(|i| match i {
-            Item::Tool(c) if c.call_id == call_id => Some(c),
+            Item::Tool(c) if c.call_id == call_id && request.is_none_or(|r| r == c.request_id) => {
+                Some(c)
+            }
             _ => None,
         })
     }
@@ -379,13 +383,20 @@ impl Conversation {
         }
     }
 
-    /// The turn `id` is over: nothing of it changes any more.
+    /// The turn `id` is over: nothing of it changes any more. A card still open (the
+    /// turn failed between a call and its result) says the call did not finish.
     fn end_turn(&mut self, id: Uuid) {
         for item in &mut self.items {
-            if let Item::Bubble(b) = item
-                && b.request_id == Some(id)
-            {
-                b.live = false;
+            match item {
+                Item::Bubble(b) if b.request_id == Some(id) => b.live = false,
+                Item::Tool(c)
+                    if c.request_id == id
+                        && matches!(c.state, CardState::Calling | CardState::Waiting { .. }) =>
+                {
+                    c.state = CardState::Failed;
+                    c.result = "the turn ended before this call finished".into();
+                }
+                _ => {}
             }
         }
     }
@@ -404,7 +415,7 @@ impl Conversation {
     }
 
     fn confirm_pending(&mut self, p: ConfirmPendingEvent) {
-        if let Some(c) = self.card_mut(&p.call_id) {
+        if let Some(c) = self.card_mut(Some(p.request_id), &p.call_id) {
             c.state = CardState::Waiting {
                 destructive: p.requirement == TrustRequirement::DoubleConfirm,
                 timeout_secs: p.timeout_secs,
@@ -413,7 +424,7 @@ impl Conversation {
     }
 
     fn tool_result(&mut self, r: ToolResultEvent) {
-        if let Some(c) = self.card_mut(&r.result.call_id) {
+        if let Some(c) = self.card_mut(Some(r.request_id), &r.result.call_id) {
             c.state = match r.status {
                 ToolStatus::Ok => CardState::Done,
                 ToolStatus::Failed => CardState::Failed,

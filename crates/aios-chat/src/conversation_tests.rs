@@ -293,6 +293,47 @@ fn errors_end_the_turn_and_read_as_notices() {
 }
 
 #[test]
+fn a_turn_that_fails_mid_call_closes_its_card_and_ids_are_per_turn() {
+    let mut c = chat();
+    let first = c.typed("list downloads").expect("request").request_id;
+    c.apply(call(
+        first,
+        "call_1_0",
+        "file_list",
+        json!({"path": "/home/ada"}),
+    ));
+    c.apply(result(first, "call_1_0", ToolStatus::Ok, "a.txt"));
+    let second = c.typed("read it").expect("request").request_id;
+    // The same call id in a later turn (the agent restarted) is another card.
+    c.apply(call(
+        second,
+        "call_1_0",
+        "file_read",
+        json!({"path": "/home/ada/a.txt"}),
+    ));
+    c.apply(IpcMessage::Error(ErrorReply {
+        request_id: Some(second),
+        code: ErrorCode::Internal,
+        message: "the agent failed while answering".into(),
+    }));
+    let cards: Vec<(String, CardState)> = c
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Tool(t) => Some((t.tool.clone(), t.state)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        cards,
+        [
+            ("file_list".to_owned(), CardState::Done),
+            ("file_read".to_owned(), CardState::Failed)
+        ]
+    );
+}
+
+#[test]
 fn losing_the_agent_closes_what_was_going_on() {
     let mut c = chat();
     c.apply(IpcMessage::Welcome(Welcome {

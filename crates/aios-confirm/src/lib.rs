@@ -25,6 +25,8 @@ mod overlay;
 mod tty;
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use aios_common::types::{ConfirmRequest, ConfirmResponse, TrustRequirement};
 
@@ -58,8 +60,13 @@ pub fn run() -> ExitCode {
         }
     };
     let verdict = if wayland {
-        exit_when_withdrawn(&chan);
-        match overlay::ask(&req) {
+        let overlay_up = Arc::new(AtomicBool::new(true));
+        exit_when_withdrawn(&chan, overlay_up.clone());
+        let shown = overlay::ask(&req);
+        // From here the terminal prompt (if any) watches the channel itself, and
+        // must give the terminal back before it ends.
+        overlay_up.store(false, Ordering::SeqCst);
+        match shown {
             Ok(v) => v,
             Err(why) => {
                 eprintln!("aios-confirm: {why}; asking on the terminal instead");
@@ -86,8 +93,9 @@ pub fn run() -> ExitCode {
 
 /// The agent sends nothing after the question: when the channel becomes readable it
 /// has hung up (the client that asked went away) and the question is withdrawn. The
-/// overlay then goes at once; the agent already took it as a denial.
-fn exit_when_withdrawn(chan: &channel::Channel) {
+/// overlay then goes at once (while `overlay_up`); the agent already took it as a
+/// denial.
+fn exit_when_withdrawn(chan: &channel::Channel, overlay_up: Arc<AtomicBool>) {
     let Ok(fd) = chan.fd().try_clone_to_owned() else {
         return;
     };
@@ -98,7 +106,7 @@ fn exit_when_withdrawn(chan: &channel::Channel) {
         loop {
             match poll(&mut fds, PollTimeout::NONE) {
                 Err(nix::errno::Errno::EINTR) => continue,
-                Ok(n) if n > 0 => {
+                Ok(n) if n > 0 && overlay_up.load(Ordering::SeqCst) => {
                     eprintln!("aios-confirm: the question was withdrawn by the agent");
                     std::process::exit(0);
                 }

@@ -160,7 +160,7 @@ pub fn ask(req: &ConfirmRequest) -> Result<Result<(), Refusal>, String> {
         + 22 * (dialog.arguments().len() + dialog.summary().len()) as u32
         + if dialog.critical() { 50 } else { 0 }
         + if dialog.source().is_some() { 60 } else { 0 };
-    iced_layershell::application(
+    let shown = iced_layershell::application(
         move || {
             let overlay = Overlay {
                 dialog: dialog.clone(),
@@ -185,10 +185,14 @@ pub fn ask(req: &ConfirmRequest) -> Result<Result<(), Refusal>, String> {
     })
     .subscription(subscription)
     .theme(Theme::Dark)
-    .run()
-    .map_err(|e| format!("the overlay could not be shown ({e})"))?;
+    .run();
+    // An answer given stands, even if the overlay then failed on its way out.
     let given = answer.lock().ok().and_then(|mut a| a.take());
-    Ok(given.unwrap_or_else(|| Err("the dialog closed without an answer".to_owned().into())))
+    match (given, shown) {
+        (Some(answer), _) => Ok(answer),
+        (None, Err(e)) => Err(format!("the overlay could not be shown ({e})")),
+        (None, Ok(())) => Ok(Err("the dialog closed without an answer".to_owned().into())),
+    }
 }
 
 const GREY: Color = Color::from_rgb(0.62, 0.64, 0.68);

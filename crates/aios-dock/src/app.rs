@@ -139,7 +139,9 @@ impl Bar {
                 .style(move |_: &Theme| pill(if open { RED_DIM } else { MIC })),
         )
         .on_press(Message::Press)
-        .on_release(Message::Release);
+        .on_release(Message::Release)
+        // Let go outside the button: the press still ends.
+        .on_exit(Message::Release);
         let mut centre = row![mic].spacing(10).align_y(Alignment::Center);
         if open {
             centre = centre.push(

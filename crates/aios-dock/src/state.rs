@@ -85,9 +85,10 @@ impl Dock {
         Some(ptt(false))
     }
 
-    /// The microphone is open: the dock shows it, always.
+    /// The microphone is open (listening, or hands-free and connected): the dock
+    /// shows it, always.
     pub fn mic_open(&self) -> bool {
-        self.voice == VoiceState::Listening
+        self.voice == VoiceState::Listening || (self.hands_free && self.link.is_ok())
     }
 
     /// The mic button's words.
@@ -209,6 +210,10 @@ mod tests {
             hands_free: true,
         }));
         assert_eq!(d.label(), "Listening for speech");
+        assert!(
+            d.mic_open(),
+            "hands-free, the microphone is open while idle"
+        );
     }
 
     #[test]

@@ -543,6 +543,14 @@ async fn supervise(spec: WorkerSpec, mut jobs: mpsc::Receiver<Job>, restarts: Ar
                         .await;
                     break false;
                 }
+                // The startup warm failed: it is over all the same (the first
+                // request decodes the prefix); waiting on would hang this job.
+                Some(WorkerEvent::Error {
+                    id: None, message, ..
+                }) if w.warming => {
+                    w.warming = false;
+                    warn!("the system prompt could not be cached: {message}");
+                }
                 // A warm the agent asked for that failed: the next request decodes.
                 Some(WorkerEvent::Error {
                     id: None, message, ..

@@ -283,7 +283,8 @@ pub enum ToolStatus {
     Denied,
     /// It never ran: nobody answered the confirmation in time.
     TimedOut,
-    /// It never ran: the turn ended first (the client went away, a newer request).
+    /// It never ran: the turn ended first (the client that asked went away, which
+    /// withdraws the question).
     Cancelled,
 }
 
