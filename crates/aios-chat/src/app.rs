@@ -443,14 +443,20 @@ fn open(uri: &str) {
         tracing::warn!(uri, "link not opened: only http(s) and mailto links are");
         return;
     }
-    if let Err(e) = std::process::Command::new("xdg-open")
+    match std::process::Command::new("xdg-open")
         .arg(uri)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
     {
-        tracing::warn!("cannot open {uri}: {e}");
+        // Waited for on a thread of its own, so it never lingers as a zombie.
+        Ok(mut child) => {
+            std::thread::spawn(move || {
+                let _ = child.wait();
+            });
+        }
+        Err(e) => tracing::warn!("cannot open {uri}: {e}"),
     }
 }
 

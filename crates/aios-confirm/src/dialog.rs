@@ -22,6 +22,9 @@ pub struct Dialog {
     pub typed: String,
     /// Seconds left before it counts as a denial.
     pub remaining: u64,
+    /// A second has passed since it appeared: a click meant for what was under
+    /// the pointer before cannot land on Allow.
+    armed: bool,
     answer: Option<Result<(), Refusal>>,
 }
 
@@ -32,6 +35,7 @@ impl Dialog {
             remaining: req.timeout_secs,
             req,
             typed: String::new(),
+            armed: false,
             answer: None,
         }
     }
@@ -41,9 +45,15 @@ impl Dialog {
         self.req.requirement == TrustRequirement::DoubleConfirm
     }
 
-    /// Whether Allow does anything now.
+    /// Whether Allow does anything now: a destructive action once `DELETE` is typed
+    /// (typing it is deliberate), a normal one from a second after it appeared.
     pub fn allow_enabled(&self) -> bool {
-        self.answer.is_none() && (!self.critical() || self.typed == "DELETE")
+        self.answer.is_none()
+            && if self.critical() {
+                self.typed == "DELETE"
+            } else {
+                self.armed
+            }
     }
 
     /// The title line.
@@ -140,6 +150,7 @@ impl Dialog {
         if self.answer.is_some() {
             return;
         }
+        self.armed = true;
         self.remaining = self.remaining.saturating_sub(1);
         if self.remaining == 0 {
             self.answer = Some(Err(Refusal {
@@ -198,9 +209,19 @@ mod tests {
     }
 
     #[test]
-    fn a_normal_action_is_allowed_with_one_click() {
+    fn a_normal_action_is_allowed_with_one_click_after_a_second() {
         let mut d = dialog(TrustRequirement::Confirm, json!({"path": "/h/n.txt"}));
-        assert!(!d.critical() && d.allow_enabled());
+        assert!(
+            !d.critical() && !d.allow_enabled(),
+            "not in its first second"
+        );
+        d.allow();
+        assert!(
+            d.answer().is_none(),
+            "a click already under way does not approve"
+        );
+        d.tick();
+        assert!(d.allow_enabled());
         d.allow();
         assert!(matches!(d.answer(), Some(Ok(()))));
     }

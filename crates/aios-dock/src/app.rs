@@ -210,8 +210,16 @@ fn launch(l: &Launcher) -> Result<(), String> {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .map(drop)
+        .map(reap)
         .map_err(|e| format!("cannot start {}: {e}", l.label))
+}
+
+/// Waits for a started program on a thread of its own, so it never lingers as a
+/// zombie while the dock runs.
+fn reap(mut child: std::process::Child) {
+    std::thread::spawn(move || {
+        let _ = child.wait();
+    });
 }
 
 fn pill(background: Color) -> container::Style {
