@@ -785,11 +785,8 @@ impl Service {
 
     /// The model decodes the words heard so far while the person goes on speaking
     /// (whisper is idle between partial passes), so the final question prefills
-    /// only its last words. Not while a turn runs: the worker is busy with it.
+    /// only its last words. `turn::hear_ahead` skips it while any turn runs.
     fn hear_ahead(&self, text: &str) {
-        if self.turn_running {
-            return;
-        }
         let (state, heard) = (self.state.clone(), text.to_owned());
         tokio::spawn(async move { turn::hear_ahead(&state, &heard).await });
     }

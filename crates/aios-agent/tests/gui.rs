@@ -184,6 +184,36 @@ fn invert_ppm(ppm: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The agent as a service starts it: no controlling terminal (`setsid`), and the
+/// compositor at `display` if any. Returns once its socket is there.
+fn service_agent(env: &Env, display: Option<&Path>) -> Killed {
+    let mut cmd = env.cmd("setsid");
+    cmd.arg("-w").arg(env!("CARGO_BIN_EXE_aios-agent"));
+    if let Some(d) = display {
+        cmd.env("WAYLAND_DISPLAY", d);
+    }
+    let agent = Killed(
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start aios-agent"),
+    );
+    assert!(
+        wait_until(SHOW, || env.socket().exists()),
+        "the agent did not start"
+    );
+    agent
+}
+
+/// Keeps `shot` as `docs/screenshots/NAME` when `make screenshots` asks
+/// (`AIOS_SCREENSHOTS` names the folder).
+fn save_screenshot(shot: &Path, name: &str) {
+    if let Some(dir) = std::env::var_os("AIOS_SCREENSHOTS") {
+        std::fs::copy(shot, Path::new(&dir).join(name)).expect("save the screenshot");
+    }
+}
+
 struct Killed(Child);
 
 impl Drop for Killed {
@@ -219,22 +249,9 @@ fn typed_in_the_chat_window_and_answered_on_the_screen() {
         "[provider]\ntype = \"openai\"\nbase_url = \"{}\"\napi_key = \"sk-test\"\ntimeout_secs = 10\n\n[agent]\nconfirm_timeout_secs = 5\n",
         server.base
     ));
-    // No controlling terminal (`setsid`), as a service: the confirmation prompt
-    // has nowhere to ask, so a destructive call is denied at once.
-    let _agent = Killed(
-        env.cmd("setsid")
-            .arg("-w")
-            .arg(env!("CARGO_BIN_EXE_aios-agent"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start aios-agent"),
-    );
-    assert!(
-        wait_until(SHOW, || env.socket().exists()),
-        "the agent did not start"
-    );
+    // No compositor for the agent and no terminal: the confirmation prompt has
+    // nowhere to ask, so a destructive call is denied at once.
+    let _agent = service_agent(&env, None);
     let sway = Sway::start();
     let _chat = Killed(
         env.cmd(&chat_bin)
@@ -273,9 +290,7 @@ fn typed_in_the_chat_window_and_answered_on_the_screen() {
     // Markdown with a heading, a code block and a list.
     sway.type_line("how do I list files in python");
     let seen = sway.wait_for(&shot, "Listing files");
-    if let Some(dir) = std::env::var_os("AIOS_SCREENSHOTS") {
-        std::fs::copy(&shot, Path::new(&dir).join("chat.png")).expect("save the screenshot");
-    }
+    save_screenshot(&shot, "chat.png");
     assert!(
         !seen.contains("```") && !seen.contains("## "),
         "Markdown shown raw:\n{seen}"
@@ -359,33 +374,14 @@ fn the_confirmation_overlay_takes_delete_typed_and_denies_everything_else() {
     ));
     let sway = Sway::start();
     // The agent of a desktop session: it has the compositor, no terminal.
-    let _agent = Killed(
-        env.cmd("setsid")
-            .arg("-w")
-            .arg(env!("CARGO_BIN_EXE_aios-agent"))
-            .env("WAYLAND_DISPLAY", &sway.display)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start aios-agent"),
-    );
-    assert!(
-        wait_until(SHOW, || env.socket().exists()),
-        "the agent did not start"
-    );
+    let _agent = service_agent(&env, Some(&sway.display));
     let shot = env.dir.path().join("overlay.png");
-    let save = |name: &str| {
-        if let Some(dir) = std::env::var_os("AIOS_SCREENSHOTS") {
-            std::fs::copy(&shot, Path::new(&dir).join(name)).expect("save the screenshot");
-        }
-    };
 
     // DELETE typed exactly, then Enter: approved, the file goes.
     let q = ask_in_background(&env, "delete doomed.txt");
     let seen = sway.wait_for(&shot, "Type DELETE to allow");
     assert!(seen.contains("doomed.txt"), "the target is shown:\n{seen}");
-    save("confirm-critical.png");
+    save_screenshot(&shot, "confirm-critical.png");
     sway.keys(&["DELETE", "-k", "Return"]);
     let out = finished(q);
     assert!(
@@ -408,7 +404,7 @@ fn the_confirmation_overlay_takes_delete_typed_and_denies_everything_else() {
     let q = ask_in_background(&env, "write unwritten.txt");
     let seen = sway.wait_for(&shot, "asks before acting");
     assert!(seen.contains("file_write"), "{seen}");
-    save("confirm.png");
+    save_screenshot(&shot, "confirm.png");
     sway.keys(&["-k", "Return"]);
     sway.keys(&["-k", "Escape"]);
     let out = finished(q);
@@ -445,7 +441,5 @@ fn the_dock_is_a_48_px_bar_at_the_bottom_that_windows_make_room_for() {
     );
     let shot = env.dir.path().join("dock.png");
     sway.wait_for(&shot, "Hold to talk");
-    if let Some(dir) = std::env::var_os("AIOS_SCREENSHOTS") {
-        std::fs::copy(&shot, Path::new(&dir).join("dock.png")).expect("save the screenshot");
-    }
+    save_screenshot(&shot, "dock.png");
 }

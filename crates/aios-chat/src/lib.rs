@@ -26,19 +26,8 @@ pub fn run() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let socket = socket_path()?;
+    let (socket, _) = aios_common::config::for_front_end()?;
     let home = std::env::var("HOME").ok();
     app::run(socket, home)
         .context("the chat window failed (is a Wayland display there? WAYLAND_DISPLAY)")
-}
-
-/// The same resolution as the agent: `AIOS_SOCKET`, the config, the runtime dir.
-fn socket_path() -> anyhow::Result<std::path::PathBuf> {
-    use aios_common::config::AgentConfig;
-    use aios_common::paths;
-    let configured = paths::agent_config_path()
-        .ok()
-        .and_then(|p| AgentConfig::load(&p).ok())
-        .and_then(|loaded| loaded.config().agent.socket_path.clone());
-    Ok(paths::socket_path(configured.as_deref())?)
 }

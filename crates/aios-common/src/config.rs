@@ -417,6 +417,20 @@ impl Loaded {
     }
 }
 
+/// What a front end (the chat window, the dock) needs of `agent.toml`: the config
+/// when it loads, else the defaults (a broken file is the agent's to report), and the
+/// socket to reach the agent on, found as the agent finds it (`AIOS_SOCKET`,
+/// `[agent] socket_path`, the runtime directory).
+pub fn for_front_end() -> Result<(PathBuf, AgentConfig), crate::paths::PathError> {
+    let config = crate::paths::agent_config_path()
+        .ok()
+        .and_then(|p| AgentConfig::load(&p).ok())
+        .map(|loaded| loaded.config().clone())
+        .unwrap_or_default();
+    let socket = crate::paths::socket_path(config.agent.socket_path.as_deref())?;
+    Ok((socket, config))
+}
+
 impl AgentConfig {
     /// Reads `path`; a missing file gives the defaults.
     pub fn load(path: &Path) -> Result<Loaded, ConfigError> {

@@ -164,11 +164,6 @@ impl Dialog {
     pub fn answer(&self) -> Option<&Result<(), Refusal>> {
         self.answer.as_ref()
     }
-
-    /// The request answered.
-    pub fn request(&self) -> &ConfirmRequest {
-        &self.req
-    }
 }
 
 #[cfg(test)]

@@ -22,8 +22,8 @@ pub fn run() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let (socket, mode) = settings()?;
-    app::run_dock(socket, mode, launchers())
+    let (socket, config) = aios_common::config::for_front_end()?;
+    app::run_dock(socket, config.dock.ptt, launchers())
         .map_err(anyhow::Error::msg)
         .context("aios-dock")
 }
@@ -51,19 +51,4 @@ fn launchers() -> Vec<app::Launcher> {
             command: vec!["x-terminal-emulator".into()],
         },
     ]
-}
-
-/// The socket, found as the agent finds it (`AIOS_SOCKET`, the config, the runtime
-/// dir), and `[dock] ptt`. A config that does not load is the agent's to report:
-/// the dock uses the defaults.
-fn settings() -> anyhow::Result<(std::path::PathBuf, aios_common::config::PttMode)> {
-    use aios_common::config::AgentConfig;
-    use aios_common::paths;
-    let config = paths::agent_config_path()
-        .ok()
-        .and_then(|p| AgentConfig::load(&p).ok())
-        .map(|loaded| loaded.config().clone());
-    let configured = config.as_ref().and_then(|c| c.agent.socket_path.clone());
-    let mode = config.map(|c| c.dock.ptt).unwrap_or_default();
-    Ok((paths::socket_path(configured.as_deref())?, mode))
 }
