@@ -17,6 +17,7 @@ mod pipeline;
 pub mod policy;
 pub mod prompt;
 pub mod router;
+mod setup;
 pub mod state;
 mod turn;
 mod voice;
@@ -29,12 +30,24 @@ use aios_common::config::AgentConfig;
 use aios_common::ipc::server::{IpcServer, ServerError, ServerOptions};
 
 pub use router::Router;
-pub use state::AgentState;
+pub use state::{AgentState, ConfigFile};
 
 /// Binds the socket and serves clients until `shutdown` resolves; the socket file is
-/// removed on the way out.
+/// removed on the way out. With no config file, first-run setup is refused.
 pub async fn run(
     config: AgentConfig,
+    socket: &Path,
+    options: ServerOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    run_with_file(config, None, socket, options, shutdown).await
+}
+
+/// [`run`], for an agent whose config is (or, after first-run setup, will be)
+/// `file`.
+pub async fn run_with_file(
+    config: AgentConfig,
+    file: Option<ConfigFile>,
     socket: &Path,
     options: ServerOptions,
     shutdown: impl Future<Output = ()>,
@@ -45,7 +58,11 @@ pub async fn run(
             path: config.agent.system_prompt.clone().unwrap_or_default(),
             source,
         })?;
-    let state = Arc::new(AgentState::new(config, prompt));
+    let mut state = AgentState::new(config, prompt);
+    if let Some(file) = file {
+        state = state.with_config_file(file);
+    }
+    let state = Arc::new(state);
     if let Some(voice) = voice::start(&state) {
         state.set_voice(voice);
     }

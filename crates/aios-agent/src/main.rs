@@ -46,15 +46,22 @@ fn main() -> anyhow::Result<()> {
         Some(p) => p,
         None => paths::agent_config_path().context("locating the config file")?,
     };
-    let config = match AgentConfig::load(&config_path)? {
+    let (config, loaded) = match AgentConfig::load(&config_path)? {
         Loaded::File(c) => {
             info!(path = %config_path.display(), "config loaded");
-            c
+            (c, true)
         }
         Loaded::Defaults(c) => {
-            info!(path = %config_path.display(), "no config file; running on defaults");
-            c
+            info!(
+                path = %config_path.display(),
+                "no config file; running on defaults (the chat window offers first-run setup)"
+            );
+            (c, false)
         }
+    };
+    let file = aios_agent::ConfigFile {
+        path: config_path,
+        loaded,
     };
     info!(provider = config.provider.kind.as_str(), "starting");
     let socket = match args.socket {
@@ -66,7 +73,14 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let shutdown = shutdown_signal();
-        aios_agent::run(config, &socket, ServerOptions::default(), shutdown).await
+        aios_agent::run_with_file(
+            config,
+            Some(file),
+            &socket,
+            ServerOptions::default(),
+            shutdown,
+        )
+        .await
     })?;
     Ok(())
 }

@@ -39,6 +39,9 @@ enum Job {
     Chat(ChatRequest),
     /// `new_conversation`: after the turns asked before it.
     NewConversation(uuid::Uuid),
+    /// First-run setup: its check request may take seconds; pings are answered
+    /// meanwhile.
+    Setup(aios_common::ipc::SetupRequest),
 }
 
 /// Per-connection state: the queue feeding that client's turn task.
@@ -74,6 +77,13 @@ impl Handler for Router {
                         let _ = client.send(IpcMessage::ConversationStarted(ConversationStarted {
                             request_id,
                         }));
+                    }
+                    Job::Setup(req) => {
+                        let reply = match crate::setup::apply(&state, &req).await {
+                            Ok(reply) => IpcMessage::SetupReply(reply),
+                            Err(message) => refuse(Some(req.request_id), ErrorCode::Setup, message),
+                        };
+                        let _ = client.send(reply);
                     }
                 }
                 if client.is_closed() {
@@ -118,7 +128,13 @@ impl Handler for Router {
                 model: self.state.provider().model(),
                 uptime_ms: self.state.uptime_ms(),
                 clients: self.state.clients(),
+                configured: self.state.configured(),
             })),
+            IpcMessage::SetupRequest(r) => {
+                let request_id = r.request_id;
+                debug!(%request_id, provider = r.provider.as_str(), "setup request");
+                queue(session, Job::Setup(r), request_id, client).await
+            }
             IpcMessage::ChatRequest(req) => {
                 let request_id = req.request_id;
                 debug!(%request_id, chars = req.content.len(), "chat request");
@@ -191,6 +207,7 @@ impl Handler for Router {
             | IpcMessage::StreamChunk(_)
             | IpcMessage::HistoryReply(_)
             | IpcMessage::ConversationStarted(_)
+            | IpcMessage::SetupReply(_)
             | IpcMessage::ToolCall(_)
             | IpcMessage::ConfirmPending(_)
             | IpcMessage::ToolResult(_)

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use aios_common::config::{AgentConfig, ProviderKind};
+use aios_common::config::{AgentConfig, ProviderConfig, ProviderKind};
 use aios_common::models;
 use aios_memory::{ConversationId, Memory, StoredMessage};
 use tokio::sync::Mutex;
@@ -30,7 +30,12 @@ pub struct AgentState {
     started: Instant,
     config: AgentConfig,
     clients: AtomicU32,
-    provider: Arc<dyn LlmProvider>,
+    /// First-run setup saved a config.
+    config_changed: std::sync::atomic::AtomicBool,
+    /// The provider answering turns and its settings; first-run setup replaces both.
+    active: std::sync::RwLock<Active>,
+    /// Where the config lives and whether it was read from there.
+    config_file: Option<ConfigFile>,
     memory: History,
     current: Mutex<Current>,
     system_prompt: String,
@@ -47,7 +52,7 @@ pub struct AgentState {
 impl std::fmt::Debug for AgentState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AgentState")
-            .field("provider", &self.provider.name())
+            .field("provider", &self.provider().name())
             .finish_non_exhaustive()
     }
 }
@@ -74,9 +79,24 @@ impl AgentState {
             Duration::from_secs(30),
         );
         state.tool_defs = state.tools.registry().definitions();
-        state.provider = provider;
+        state.active.get_mut().expect("not shared yet").provider = provider;
         state
     }
+}
+
+/// The provider in use and the settings it was built from.
+struct Active {
+    provider: Arc<dyn LlmProvider>,
+    config: ProviderConfig,
+}
+
+/// The config file the agent was started with.
+#[derive(Debug, Clone)]
+pub struct ConfigFile {
+    /// Where it is (first-run setup saves there).
+    pub path: std::path::PathBuf,
+    /// It was there and read; `false`: the agent runs on defaults.
+    pub loaded: bool,
 }
 
 /// A conversation left this long goes on no more (`[agent] conversation_idle_secs`).
@@ -109,6 +129,7 @@ impl AgentState {
         let provider = build_provider(&config, &system_prompt, &tool_defs);
         let memory = open_history(&config);
         let audit = open_audit(&config);
+        let provider_config = config.provider.clone();
         Self {
             started: Instant::now(),
             rate: Mutex::new(RateLimit::per_minute(
@@ -116,7 +137,12 @@ impl AgentState {
             )),
             config,
             clients: AtomicU32::new(0),
-            provider,
+            active: std::sync::RwLock::new(Active {
+                provider,
+                config: provider_config,
+            }),
+            config_file: None,
+            config_changed: std::sync::atomic::AtomicBool::new(false),
             memory,
             current: Mutex::new(Current::default()),
             system_prompt,
@@ -130,14 +156,64 @@ impl AgentState {
         }
     }
 
-    /// The configuration the agent runs on.
+    /// Where the config file is; first-run setup saves there.
+    pub fn with_config_file(mut self, file: ConfigFile) -> Self {
+        self.config_file = Some(file);
+        self
+    }
+
+    /// The config file, if the agent was started with one in mind.
+    pub(crate) fn config_file(&self) -> Option<&ConfigFile> {
+        self.config_file.as_ref()
+    }
+
+    /// Whether the agent's settings came from a file (`false`: defaults, and first-run
+    /// setup has not saved any yet).
+    pub fn configured(&self) -> bool {
+        self.config_file.as_ref().is_some_and(|f| f.loaded) || self.setup_done()
+    }
+
+    fn setup_done(&self) -> bool {
+        self.config_changed.load(Ordering::Relaxed)
+    }
+
+    /// The configuration the agent started with. Its `[provider]` section may be
+    /// out of date after first-run setup: use [`AgentState::provider_config`].
     pub fn config(&self) -> &AgentConfig {
         &self.config
     }
 
-    /// The provider answering turns.
-    pub fn provider(&self) -> &dyn LlmProvider {
-        self.provider.as_ref()
+    /// The provider answering turns. A turn takes it once and keeps it: setup may
+    /// replace it for the turns after.
+    pub fn provider(&self) -> Arc<dyn LlmProvider> {
+        self.active
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .provider
+            .clone()
+    }
+
+    /// The settings of [`AgentState::provider`].
+    pub fn provider_config(&self) -> ProviderConfig {
+        self.active
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .config
+            .clone()
+    }
+
+    /// First-run setup passed: `provider`, built from `config`, answers from now on.
+    pub(crate) fn replace_provider(&self, provider: Arc<dyn LlmProvider>, config: ProviderConfig) {
+        let old = {
+            let mut active = self
+                .active
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            std::mem::replace(&mut *active, Active { provider, config })
+        };
+        self.config_changed.store(true, Ordering::Relaxed);
+        // Dropped outside the lock: a local worker stops as it goes.
+        drop(old);
     }
 
     /// The tools offered to the model, and how they run.

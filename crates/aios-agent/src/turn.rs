@@ -126,7 +126,7 @@ async fn turn(
     // (the state keeps it; the window's content is always part of it).
     let mut taint = state.taint(conv).await;
     let provider = state.provider();
-    let cfg = &state.config().provider;
+    let cfg = &state.provider_config();
     let tools = if provider.supports_tools() {
         state.tool_definitions().to_vec()
     } else {

@@ -5,10 +5,12 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use aios_common::config::ProviderKind;
 use aios_common::ipc::{HistoryRequest, IpcMessage, PttRequest, StatusRequest, VoiceState};
 use iced::futures::channel::mpsc;
 use iced::widget::{
     Space, button, column, container, markdown, mouse_area, row, scrollable, text, text_editor,
+    text_input,
 };
 use iced::{Alignment, Background, Border, Color, Element, Length, Subscription, Task, Theme};
 use uuid::Uuid;
@@ -50,7 +52,20 @@ pub enum Message {
     Open(markdown::Uri),
     /// A code block's copy button.
     Copy(String),
+    /// First-run setup: a provider was picked ...
+    SetupChoose(ProviderKind),
+    /// ... its key typed ...
+    SetupKey(String),
+    /// ... its address ...
+    SetupUrl(String),
+    /// ... its model ...
+    SetupModel(String),
+    /// ... and the button pressed (or Enter in a field).
+    SetupSubmit,
 }
+
+/// The setup's key field.
+pub const SETUP_KEY: &str = "setup-key";
 
 /// The chat window.
 pub struct Chat {
@@ -172,9 +187,33 @@ impl Chat {
             Message::Toggle(call_id) => self.conv.toggle(&call_id),
             Message::Open(uri) => open(&uri),
             Message::Copy(code) => return iced::clipboard::write(code),
+            Message::SetupChoose(kind) => {
+                if let Some(s) = &mut self.conv.setup {
+                    s.choose(kind);
+                    if s.needs_key() {
+                        return iced::widget::operation::focus(SETUP_KEY);
+                    }
+                }
+            }
+            Message::SetupKey(v) => self.edit_setup(|s| s.key = v),
+            Message::SetupUrl(v) => self.edit_setup(|s| s.url = v),
+            Message::SetupModel(v) => self.edit_setup(|s| s.model = v),
+            Message::SetupSubmit => {
+                if self.outbox.is_none() {
+                    self.send_nothing();
+                } else if let Some(req) = self.conv.submit_setup() {
+                    self.send(IpcMessage::SetupRequest(req));
+                }
+            }
         }
         self.sync_markdown();
         Task::none()
+    }
+
+    fn edit_setup(&mut self, edit: impl FnOnce(&mut crate::setup::Setup)) {
+        if let Some(s) = &mut self.conv.setup {
+            edit(s);
+        }
     }
 
     /// Parses what each reply gained since the last time (only the new text).
@@ -199,9 +238,14 @@ impl Chat {
 
     /// The window.
     pub fn view(&self) -> Element<'_, Message> {
-        let list = column(self.conv.items.iter().map(|i| self.item(i)))
-            .spacing(10)
-            .padding(16);
+        let welcome = self.conv.setup.as_ref().map(welcome);
+        let list = column(
+            welcome
+                .into_iter()
+                .chain(self.conv.items.iter().map(|i| self.item(i))),
+        )
+        .spacing(10)
+        .padding(16);
         let list = scrollable(list)
             .id(LIST)
             .anchor_bottom()
@@ -365,6 +409,85 @@ impl Chat {
         let link = Subscription::run_with(self.socket.clone(), link::connect).map(Message::Link);
         Subscription::batch([keys, link])
     }
+}
+
+/// First-run setup, drawn as the assistant's first message.
+fn welcome(s: &crate::setup::Setup) -> Element<'_, Message> {
+    use crate::setup::{CHOICES, name};
+    let mut body = column![
+        text("Welcome to AIOS.").size(18),
+        text("Hold the mic button and speak, or type below. Which model should answer you?"),
+    ]
+    .spacing(10);
+    for (kind, line) in CHOICES {
+        // A button with its own words rather than Iced's radio: the whole line is
+        // the target, and its text is findable like every other label.
+        let mark = if s.choice == kind { "◉" } else { "○" };
+        body = body.push(
+            button(row![text(mark).color(GREEN), text(line)].spacing(8))
+                .on_press(Message::SetupChoose(kind))
+                .style(button::text)
+                .padding([2, 0]),
+        );
+    }
+    if s.needs_key() {
+        body = body.push(
+            text_input(&format!("{} API key", name(s.choice)), &s.key)
+                .id(SETUP_KEY)
+                .secure(true)
+                .on_input(Message::SetupKey)
+                .on_submit(Message::SetupSubmit)
+                .padding(8),
+        );
+    }
+    if s.takes_url() {
+        let hint = if s.choice == ProviderKind::Ollama {
+            crate::setup::OLLAMA_URL
+        } else {
+            "Address (empty: api.openai.com)"
+        };
+        body = body.push(
+            text_input(hint, &s.url)
+                .on_input(Message::SetupUrl)
+                .on_submit(Message::SetupSubmit)
+                .padding(8),
+        );
+    }
+    if s.choice != ProviderKind::Local {
+        body = body.push(
+            text_input("Model (empty: the provider's default)", &s.model)
+                .on_input(Message::SetupModel)
+                .on_submit(Message::SetupSubmit)
+                .padding(8),
+        );
+    }
+    if let Some(e) = &s.error {
+        body = body.push(text(e).size(14).color(RED));
+    }
+    let go = button(text(s.action())).padding([8, 16]);
+    let go = if s.checking.is_some() {
+        go
+    } else {
+        go.on_press(Message::SetupSubmit)
+    };
+    body = body.push(
+        row![
+            go,
+            text("Checked with one real request, then saved privately (mode 0600).")
+                .size(12)
+                .color(GREY)
+        ]
+        .spacing(12)
+        .align_y(Alignment::Center),
+    );
+    row![
+        container(body)
+            .padding([12, 16])
+            .max_width(640)
+            .style(|_: &Theme| bubble_style(ASSISTANT)),
+        Space::new().width(Length::Fill)
+    ]
+    .into()
 }
 
 /// Draws a code block with a copy button; links become [`Message::Open`].

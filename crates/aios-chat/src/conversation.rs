@@ -193,6 +193,8 @@ pub struct Conversation {
     pub follow: bool,
     /// The person's home folder, shown as `~` in tool targets.
     home: Option<String>,
+    /// First-run setup, while the agent runs without a config file.
+    pub setup: Option<crate::setup::Setup>,
     /// The next bubble id.
     next_id: u64,
 }
@@ -210,6 +212,7 @@ impl Conversation {
             level: 0.0,
             follow: true,
             home: home.filter(|h| !h.is_empty() && h != "/"),
+            setup: None,
             next_id: 0,
         }
     }
@@ -264,6 +267,9 @@ impl Conversation {
     /// was streaming will not go on: it is closed as it is.
     pub fn disconnected(&mut self, why: &str) {
         self.link = Link::Offline(why.to_owned());
+        if let Some(s) = &mut self.setup {
+            s.interrupted();
+        }
         self.voice = VoiceState::Idle;
         self.level = 0.0;
         for item in &mut self.items {
@@ -307,7 +313,34 @@ impl Conversation {
             IpcMessage::StatusReply(s) => {
                 self.provider = Some(s.provider);
                 self.model = s.model;
+                match (&self.setup, s.configured) {
+                    (None, false) => self.setup = Some(crate::setup::Setup::default()),
+                    // Set up from another window meanwhile.
+                    (Some(_), true) => self.setup = None,
+                    _ => {}
+                }
             }
+            IpcMessage::SetupReply(r) => {
+                self.setup = None;
+                let model = r
+                    .model
+                    .as_deref()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default();
+                self.items.push(Item::Notice(format!(
+                    "Saved in {}: AIOS answers with {}{model} from now on.",
+                    self.tilde(&r.saved_to),
+                    r.provider
+                )));
+                self.provider = Some(r.provider);
+                self.model = r.model;
+            }
+            IpcMessage::Error(e)
+                if e.request_id.is_some_and(|id| {
+                    self.setup
+                        .as_mut()
+                        .is_some_and(|s| s.refused(id, &e.message))
+                }) => {}
             IpcMessage::StreamChunk(c) => self.chunk(c),
             IpcMessage::ToolCall(t) => self.tool_call(t),
             IpcMessage::ConfirmPending(p) => self.confirm_pending(p),
@@ -505,6 +538,22 @@ impl Conversation {
         self.items.push(Item::Notice(one_line(&e.message)));
     }
 
+    /// `path` with the home folder as `~`.
+    fn tilde(&self, path: &str) -> String {
+        match &self.home {
+            Some(home) => match path.strip_prefix(home.as_str()) {
+                Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("~{rest}"),
+                _ => path.to_owned(),
+            },
+            None => path.to_owned(),
+        }
+    }
+
+    /// The person pressed setup's button: the request to send, if any.
+    pub fn submit_setup(&mut self) -> Option<aios_common::ipc::SetupRequest> {
+        self.setup.as_mut().and_then(crate::setup::Setup::submit)
+    }
+
     /// A call's target in one line: the path, URL, network or command it acts on,
     /// else its arguments. Values are escaped; the home folder reads `~`.
     fn target_of(&self, args: &serde_json::Value) -> String {
@@ -520,13 +569,7 @@ impl Conversation {
             None if args.as_object().is_some_and(|o| o.is_empty()) => String::new(),
             None => args.to_string(),
         };
-        let text = match &self.home {
-            Some(home) => match text.strip_prefix(home.as_str()) {
-                Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("~{rest}"),
-                _ => text,
-            },
-            None => text,
-        };
+        let text = self.tilde(&text);
         cut_middle(&one_line(&text), TARGET_CHARS)
     }
 }

@@ -388,6 +388,7 @@ fn history_goes_above_and_status_names_the_model() {
         model: Some("qwen2.5-coder-1.5b".into()),
         uptime_ms: 1,
         clients: 2,
+        configured: true,
     }));
     assert_eq!(c.provider.as_deref(), Some("local"));
     assert_eq!(c.model.as_deref(), Some("qwen2.5-coder-1.5b"));

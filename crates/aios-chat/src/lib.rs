@@ -13,6 +13,7 @@
 pub mod app;
 pub mod conversation;
 pub mod link;
+pub mod setup;
 
 use anyhow::Context;
 

@@ -337,3 +337,104 @@ fn a_code_block_in_a_reply_has_a_copy_button_that_copies_the_code() {
         "{messages:?}"
     );
 }
+
+fn status(configured: bool) -> IpcMessage {
+    IpcMessage::StatusReply(aios_common::ipc::StatusReply {
+        request_id: Uuid::new_v4(),
+        agent_version: "0.1.0".into(),
+        protocol_version: PROTOCOL_VERSION,
+        provider: "local".into(),
+        model: Some("qwen2.5-coder-1.5b".into()),
+        uptime_ms: 1,
+        clients: 1,
+        configured,
+    })
+}
+
+#[test]
+fn first_run_welcome_checks_a_key_shows_a_refusal_and_leaves_once_saved() {
+    let (mut chat, mut rx) = connected();
+    sent(&mut rx);
+    agent(&mut chat, status(true));
+    assert!(!shows(&chat, "Welcome to AIOS."), "configured: no welcome");
+
+    let (mut chat, mut rx) = connected();
+    sent(&mut rx);
+    agent(&mut chat, status(false));
+    assert!(
+        shows(&chat, "Welcome to AIOS."),
+        "no config file: the welcome"
+    );
+    assert!(
+        shows(&chat, "Keep the local model"),
+        "local is the default choice"
+    );
+
+    // OpenAI with no key: said at once, nothing sent.
+    drive(&mut chat, |ui| {
+        ui.click("OpenAI: needs an API key")
+            .expect("the OpenAI choice");
+    });
+    drive(&mut chat, |ui| {
+        ui.click("Check and save").expect("the button");
+    });
+    assert!(sent(&mut rx).is_empty(), "no key, no request");
+    assert!(shows(&chat, "Paste your OpenAI API key first."));
+
+    drive(&mut chat, |ui| {
+        ui.click(id(aios_chat::app::SETUP_KEY))
+            .expect("the key field");
+        let _ = ui.typewrite("sk-wrong");
+        let _ = ui.tap_key(Named::Enter);
+    });
+    let out = sent(&mut rx);
+    let [IpcMessage::SetupRequest(req)] = out.as_slice() else {
+        panic!("one setup request expected: {out:?}");
+    };
+    assert_eq!(req.provider, aios_common::config::ProviderKind::Openai);
+    assert_eq!(req.api_key.expose(), "sk-wrong");
+    assert!(shows(&chat, "Checking…"));
+    assert!(!shows(&chat, "sk-wrong"), "the key is shown as dots");
+
+    let refusal =
+        "the check request failed: openai refused the API key (HTTP 401); nothing was saved";
+    agent(
+        &mut chat,
+        IpcMessage::Error(aios_common::ipc::ErrorReply {
+            request_id: Some(req.request_id),
+            code: aios_common::ipc::ErrorCode::Setup,
+            message: refusal.into(),
+        }),
+    );
+    assert!(shows(&chat, refusal), "the agent's reason, in the welcome");
+    assert!(
+        shows(&chat, "Check and save"),
+        "and the person can try again"
+    );
+
+    drive(&mut chat, |ui| {
+        ui.click("Check and save").expect("the button");
+    });
+    let out = sent(&mut rx);
+    let [IpcMessage::SetupRequest(again)] = out.as_slice() else {
+        panic!("one setup request expected: {out:?}");
+    };
+    agent(
+        &mut chat,
+        IpcMessage::SetupReply(aios_common::ipc::SetupReply {
+            request_id: again.request_id,
+            provider: "openai".into(),
+            model: Some("gpt-4o-mini".into()),
+            saved_to: "/home/ada/.config/aios/agent.toml".into(),
+        }),
+    );
+    assert!(
+        !shows(&chat, "Welcome to AIOS."),
+        "set up: the welcome goes"
+    );
+    assert!(shows(
+        &chat,
+        "Saved in ~/.config/aios/agent.toml: AIOS answers with openai (gpt-4o-mini) from now on."
+    ));
+    assert!(shows(&chat, "openai · gpt-4o-mini"), "the header names it");
+}

@@ -289,6 +289,11 @@ async fn status(client: &mut IpcClient, json: bool) -> anyhow::Result<ExitCode> 
         println!("uptime:   {}", human_duration(s.uptime_ms));
         println!("clients:  {}", s.clients);
         println!("socket:   {}", client.path().display());
+        if !s.configured {
+            println!(
+                "config:   none yet; running on defaults (the chat window's welcome sets it up, or write agent.toml)"
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -64,9 +64,10 @@ fn ping_pong_status() {
             model: Some("qwen2.5-coder-0.5b".into()),
             uptime_ms: 1500,
             clients: 2,
+            configured: false,
         }),
         &format!(
-            r#"{{"type":"status_reply","request_id":"{ID}","agent_version":"0.1.0","protocol_version":1,"provider":"local","model":"qwen2.5-coder-0.5b","uptime_ms":1500,"clients":2}}"#
+            r#"{{"type":"status_reply","request_id":"{ID}","agent_version":"0.1.0","protocol_version":1,"provider":"local","model":"qwen2.5-coder-0.5b","uptime_ms":1500,"clients":2,"configured":false}}"#
         ),
     );
 }
@@ -129,6 +130,54 @@ fn new_conversation() {
     golden(
         IpcMessage::ConversationStarted(ConversationStarted { request_id: id() }),
         &format!(r#"{{"type":"conversation_started","request_id":"{ID}"}}"#),
+    );
+}
+
+#[test]
+fn setup() {
+    golden(
+        IpcMessage::SetupRequest(SetupRequest {
+            request_id: id(),
+            provider: crate::config::ProviderKind::Openai,
+            api_key: crate::config::ApiKey::new("sk-test"),
+            base_url: String::new(),
+            model: "gpt-4o-mini".into(),
+        }),
+        &format!(
+            r#"{{"type":"setup_request","request_id":"{ID}","provider":"openai","api_key":"sk-test","model":"gpt-4o-mini"}}"#
+        ),
+    );
+    // Keeping the local model needs nothing else.
+    golden(
+        IpcMessage::SetupRequest(SetupRequest {
+            request_id: id(),
+            provider: crate::config::ProviderKind::Local,
+            api_key: crate::config::ApiKey::default(),
+            base_url: String::new(),
+            model: String::new(),
+        }),
+        &format!(r#"{{"type":"setup_request","request_id":"{ID}","provider":"local"}}"#),
+    );
+    golden(
+        IpcMessage::SetupReply(SetupReply {
+            request_id: id(),
+            provider: "openai".into(),
+            model: Some("gpt-4o-mini".into()),
+            saved_to: "/home/user/.config/aios/agent.toml".into(),
+        }),
+        &format!(
+            r#"{{"type":"setup_reply","request_id":"{ID}","provider":"openai","model":"gpt-4o-mini","saved_to":"/home/user/.config/aios/agent.toml"}}"#
+        ),
+    );
+    golden(
+        IpcMessage::Error(ErrorReply {
+            request_id: Some(id()),
+            code: ErrorCode::Setup,
+            message: "openai refused the key".into(),
+        }),
+        &format!(
+            r#"{{"type":"error","request_id":"{ID}","code":"setup","message":"openai refused the key"}}"#
+        ),
     );
 }
 

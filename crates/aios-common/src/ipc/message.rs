@@ -34,6 +34,11 @@ pub enum IpcMessage {
     NewConversation(NewConversationRequest),
     /// Agent → client: the next turn starts a new conversation.
     ConversationStarted(ConversationStarted),
+    /// Client → agent: first-run setup: check this provider with one real request,
+    /// save it to `agent.toml` and answer with it from now on.
+    SetupRequest(SetupRequest),
+    /// Agent → client: the provider passed its check, is saved and in use.
+    SetupReply(SetupReply),
     /// Agent → client: the model asked for a tool (shown as a tool card).
     ToolCall(ToolCallEvent),
     /// Agent → client: a call waits for the person's answer in the confirmation
@@ -76,6 +81,8 @@ pub const MESSAGE_TYPES: &[&str] = &[
     "history_reply",
     "new_conversation",
     "conversation_started",
+    "setup_request",
+    "setup_reply",
     "tool_call",
     "confirm_pending",
     "tool_result",
@@ -106,6 +113,8 @@ impl IpcMessage {
             IpcMessage::HistoryReply(_) => "history_reply",
             IpcMessage::NewConversation(_) => "new_conversation",
             IpcMessage::ConversationStarted(_) => "conversation_started",
+            IpcMessage::SetupRequest(_) => "setup_request",
+            IpcMessage::SetupReply(_) => "setup_reply",
             IpcMessage::ToolCall(_) => "tool_call",
             IpcMessage::ConfirmPending(_) => "confirm_pending",
             IpcMessage::ToolResult(_) => "tool_result",
@@ -187,6 +196,41 @@ pub struct StatusReply {
     pub uptime_ms: u64,
     /// Clients connected right now, this one included.
     pub clients: u32,
+    /// The agent read its settings from a config file. `false`: it runs on the
+    /// defaults because there is none, and a window offers first-run setup.
+    pub configured: bool,
+}
+
+/// First-run setup: the provider the person chose. The agent checks it with one
+/// real request, and only when that passes saves it (mode 0600) and uses it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetupRequest {
+    /// Echoed in the reply.
+    pub request_id: Uuid,
+    /// `local`, `openai`, `anthropic` or `ollama`.
+    pub provider: crate::config::ProviderKind,
+    /// The key of a cloud provider ("" for none). Never logged or echoed.
+    #[serde(default, skip_serializing_if = "crate::config::ApiKey::is_empty")]
+    pub api_key: crate::config::ApiKey,
+    /// The endpoint ("" for the provider's default, e.g. Ollama on 127.0.0.1).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub base_url: String,
+    /// The model ("" for the provider's default).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub model: String,
+}
+
+/// The provider passed its check and answers from now on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetupReply {
+    /// The request answered.
+    pub request_id: Uuid,
+    /// The provider now in use.
+    pub provider: String,
+    /// Its model, if it names one.
+    pub model: Option<String>,
+    /// Where the config was saved.
+    pub saved_to: String,
 }
 
 /// A message from the person that starts an agent turn.
@@ -456,6 +500,10 @@ pub enum ErrorCode {
     Voice,
     /// The agent serves as many clients as it takes; this connection is closed.
     Busy,
+    /// First-run setup failed: the check request was refused or unreachable, or
+    /// the config could not be saved (the message says which, and what to do).
+    /// Nothing was saved and the provider in use is unchanged.
+    Setup,
 }
 
 /// A typed error; `request_id` is set when the error answers a specific request.

@@ -53,6 +53,13 @@
 //!    chunks and tool events of spoken turns, to every connected client: a turn
 //!    started by voice shows in every window. A spoken turn's [`ChatRequest`]
 //!    has `spoken: true`.
+//!    First-run setup: `setup_request` names a provider (and its key, URL, model);
+//!    the agent checks it with one real request (the local model: that its file is
+//!    there), then saves `agent.toml` with mode 0600 and answers turns that start
+//!    afterwards with it: a [`SetupReply`], or an [`ErrorReply`] with code `setup`
+//!    saying what failed, in which case nothing was saved and nothing changed. The
+//!    key is never logged nor sent back. `status_reply`'s `configured` is `false`
+//!    while the agent runs on defaults for want of a config file.
 //! 8. A frame that cannot be accepted (too long, truncated, not UTF-8, not JSON, an
 //!    unknown `type`, a known type with bad fields) is answered with an
 //!    [`ErrorReply`] naming the [`ErrorCode`] when the socket still takes writes, is
@@ -84,7 +91,7 @@ pub use codec::{CodecError, FrameDecoder, MessageCodec, decode_message, encode_m
 pub use message::*;
 
 /// Version of this protocol; bumped on any incompatible change to [`IpcMessage`].
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// Default maximum frame body, in bytes (1 MiB).
 pub const DEFAULT_MAX_FRAME: usize = 1024 * 1024;
