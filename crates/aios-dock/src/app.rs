@@ -1,7 +1,8 @@
 //! The dock as a layer-shell bar: anchored bottom, left and right, 48 px tall, an
 //! exclusive zone of 48 so windows end above it, on the Top layer. Left: launchers.
 //! Centre: the mic button (hold to talk) with the level meter and a red mark while
-//! the microphone is open. Right: the clock.
+//! the microphone is open. Right: Wi-Fi, volume (scroll to change, click to mute),
+//! battery and the clock.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use iced_layershell::settings::{LayerShellSettings, StartMode};
 use iced_layershell::to_layer_message;
 
 use crate::state::Dock;
+use crate::status::{Sources, Status};
 
 /// The bar's height, and the room it keeps for itself.
 pub const HEIGHT: u32 = 48;
@@ -39,6 +41,9 @@ pub struct Bar {
     socket: PathBuf,
     launchers: Vec<Launcher>,
     clock: String,
+    /// Wi-Fi, volume, battery.
+    pub status: Status,
+    sources: Sources,
 }
 
 /// What can happen in the dock.
@@ -57,6 +62,14 @@ pub enum Message {
     Launch(usize),
     /// A second passed.
     Tick,
+    /// Wi-Fi, volume or battery changed.
+    Status(Status),
+    /// The wheel over the volume: up louder, in 5% steps.
+    Scroll(i32),
+    /// A click on the volume: mute or unmute.
+    ToggleMute,
+    /// The volume after a change.
+    Volume(Option<crate::status::Volume>),
 }
 
 impl Bar {
@@ -68,7 +81,15 @@ impl Bar {
             socket,
             launchers,
             clock: now(),
+            status: Status::default(),
+            sources: Sources::default(),
         }
+    }
+
+    /// Reads Wi-Fi, volume and battery from `sources` instead of this session's.
+    pub fn with_sources(mut self, sources: Sources) -> Self {
+        self.sources = sources;
+        self
     }
 
     fn send(&mut self, msg: IpcMessage) {
@@ -109,6 +130,28 @@ impl Bar {
                 }
             }
             Message::Tick => self.clock = now(),
+            Message::Status(s) => self.status = s,
+            Message::Scroll(steps) => {
+                let sources = self.sources.clone();
+                return Task::perform(
+                    async move {
+                        sources.change_volume(steps).await;
+                        sources.volume().await
+                    },
+                    Message::Volume,
+                );
+            }
+            Message::ToggleMute => {
+                let sources = self.sources.clone();
+                return Task::perform(
+                    async move {
+                        sources.toggle_mute().await;
+                        sources.volume().await
+                    },
+                    Message::Volume,
+                );
+            }
+            Message::Volume(v) => self.status.volume = v,
             // Layer-shell requests the macro adds; the dock sends none.
             _ => {}
         }
@@ -158,6 +201,33 @@ impl Bar {
                     .color(AMBER),
             );
         }
+        if let Some(wifi) = self.status.wifi_label() {
+            right = right.push(text(wifi).size(14));
+        }
+        if let Some(volume) = self.status.volume_label() {
+            right = right.push(
+                mouse_area(text(volume).size(14))
+                    .on_press(Message::ToggleMute)
+                    .on_scroll(|delta| {
+                        let y = match delta {
+                            iced::mouse::ScrollDelta::Lines { y, .. } => y,
+                            iced::mouse::ScrollDelta::Pixels { y, .. } => y / 40.0,
+                        };
+                        Message::Scroll(if y > 0.0 { 1 } else { -1 })
+                    }),
+            );
+        }
+        if let Some(battery) = self.status.battery_label() {
+            let low = self
+                .status
+                .battery
+                .is_some_and(|b| b.percent <= 15 && !b.charging);
+            right = right.push(
+                text(battery)
+                    .size(14)
+                    .color(if low { RED } else { Color::WHITE }),
+            );
+        }
         right = right.push(text(&self.clock).size(15));
         let bar = row![
             left,
@@ -184,7 +254,9 @@ impl Bar {
     pub fn subscription(&self) -> Subscription<Message> {
         let tick = iced::time::every(Duration::from_secs(1)).map(|_| Message::Tick);
         let link = Subscription::run_with(self.socket.clone(), connect).map(Message::Link);
-        Subscription::batch([tick, link])
+        let status =
+            Subscription::run_with(self.sources.clone(), crate::status::watch).map(Message::Status);
+        Subscription::batch([tick, link, status])
     }
 }
 

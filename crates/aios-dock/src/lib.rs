@@ -3,13 +3,14 @@
 //! Launchers on the left (chat, browser, terminal), the push-to-talk button in the
 //! centre (hold to talk; its look follows the voice pipeline's state, with a level
 //! meter and a red mark whenever the microphone is open; a press while AIOS speaks
-//! interrupts it), the clock on the right. Like every GUI it depends only on
+//! interrupts it), Wi-Fi, volume, battery and the clock on the right. Like every GUI it depends only on
 //! `aios-common` and talks only to `aios-agent`, through one reconnecting
 //! subscription ([`aios_common::ipc::link`]). What it shows is [`state::Dock`], plain
 //! Rust with unit tests.
 
 pub mod app;
 pub mod state;
+pub mod status;
 
 use anyhow::Context;
 
