@@ -40,6 +40,7 @@ screenshots: setup
 	$(CARGO) build -p aios-llm -p aios-confirm -p aios-cli -p aios-chat -p aios-dock
 	mkdir -p docs/screenshots
 	AIOS_SCREENSHOTS=$(CURDIR)/docs/screenshots $(CARGO) test -p aios-agent --test gui
+	AIOS_SCREENSHOTS=$(CURDIR)/docs/screenshots $(CARGO) test -p aios-chat --test window -p aios-dock --test bar
 
 ## bench: criterion benchmarks (medians under $$CARGO_TARGET_DIR/criterion)
 bench: setup

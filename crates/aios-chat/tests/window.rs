@@ -407,6 +407,7 @@ fn first_run_welcome_checks_a_key_shows_a_refusal_and_leaves_once_saved() {
         }),
     );
     assert!(shows(&chat, refusal), "the agent's reason, in the welcome");
+    keep_picture(&chat, "first-run");
     assert!(
         shows(&chat, "Check and save"),
         "and the person can try again"
@@ -437,4 +438,29 @@ fn first_run_welcome_checks_a_key_shows_a_refusal_and_leaves_once_saved() {
         "Saved in ~/.config/aios/agent.toml: AIOS answers with openai (gpt-4o-mini) from now on."
     ));
     assert!(shows(&chat, "openai · gpt-4o-mini"), "the header names it");
+}
+
+/// Draws the window as Iced's renderer does on the screen (tiny-skia) and keeps the
+/// picture as `docs/screenshots/NAME.png` when `make screenshots` asks.
+fn keep_picture(chat: &Chat, name: &str) {
+    let Some(out) = std::env::var_os("AIOS_SCREENSHOTS") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut ui =
+        iced_test::Simulator::with_size(iced::Settings::default(), (760.0, 720.0), chat.view());
+    let shot = ui.snapshot(&iced::Theme::Dark).expect("draw the window");
+    assert!(shot.matches_image(dir.path().join(name)).expect("write"));
+    // Iced adds the renderer's name to the file name.
+    let drawn = std::fs::read_dir(dir.path())
+        .expect("list")
+        .flatten()
+        .next()
+        .expect("the picture")
+        .path();
+    std::fs::copy(
+        drawn,
+        std::path::Path::new(&out).join(format!("{name}.png")),
+    )
+    .expect("keep the picture");
 }

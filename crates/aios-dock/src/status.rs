@@ -81,7 +81,10 @@ impl Status {
             Wifi::Off => "Wi-Fi off".to_owned(),
             Wifi::Disconnected => "Wi-Fi: not connected".to_owned(),
             Wifi::Connected { ssid, strength } => {
-                format!("{} {strength}%", aios_common::text::cut_middle(ssid, 24))
+                format!(
+                    "Wi-Fi {} {strength}%",
+                    aios_common::text::cut_middle(ssid, 24)
+                )
             }
         })
     }
@@ -387,7 +390,7 @@ mod tests {
                 charging: true,
             }),
         };
-        assert_eq!(s.wifi_label().as_deref(), Some("HomeNet 80%"));
+        assert_eq!(s.wifi_label().as_deref(), Some("Wi-Fi HomeNet 80%"));
         assert_eq!(s.volume_label().as_deref(), Some("Muted (40%)"));
         assert_eq!(s.battery_label().as_deref(), Some("Battery 57% charging"));
         let none = Status::default();

@@ -98,3 +98,77 @@ fn offline_the_dock_says_so_and_a_launcher_error_is_shown() {
         bar.dock.note
     );
 }
+
+/// The bar in each voice state, drawn by Iced's own renderer (tiny-skia, as on the
+/// screen) at the size sway gives it; `make screenshots` keeps the pictures.
+#[test]
+fn each_voice_state_draws_differently() {
+    use aios_dock::status::{Battery, Status, Volume, Wifi};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut pictures = Vec::new();
+    for (name, state, hands_free) in [
+        ("idle", VoiceState::Idle, false),
+        ("listening", VoiceState::Listening, false),
+        ("transcribing", VoiceState::Transcribing, false),
+        ("thinking", VoiceState::Thinking, false),
+        ("speaking", VoiceState::Speaking, false),
+    ] {
+        let (mut bar, _rx) = bar();
+        let _ = bar.update(Message::Status(Status {
+            wifi: Some(Wifi::Connected {
+                ssid: "HomeNet".into(),
+                strength: 72,
+            }),
+            volume: Some(Volume {
+                percent: 40,
+                muted: false,
+            }),
+            battery: Some(Battery {
+                percent: 57,
+                charging: true,
+            }),
+        }));
+        agent(
+            &mut bar,
+            IpcMessage::VoiceState(VoiceStateEvent { state, hands_free }),
+        );
+        if state == VoiceState::Listening {
+            agent(
+                &mut bar,
+                IpcMessage::InputLevel(InputLevelEvent { level: 0.6 }),
+            );
+        }
+        let mut ui =
+            iced_test::Simulator::with_size(iced::Settings::default(), (1280.0, 48.0), bar.view());
+        let shot = ui.snapshot(&iced::Theme::Dark).expect("draw the bar");
+        // Iced names the file after the renderer too (`dock-idle-tiny-skia.png`).
+        let stem = format!("dock-{name}");
+        assert!(
+            shot.matches_image(dir.path().join(&stem))
+                .expect("write the picture")
+        );
+        let path = std::fs::read_dir(dir.path())
+            .expect("list")
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{stem}-")))
+            })
+            .expect("the picture");
+        let png = std::fs::read(&path).expect("read the picture");
+        if let Some(out) = std::env::var_os("AIOS_SCREENSHOTS") {
+            std::fs::write(
+                std::path::Path::new(&out).join(format!("dock-{name}.png")),
+                &png,
+            )
+            .expect("keep the picture");
+        }
+        pictures.push((name, png));
+    }
+    for (i, (a, pa)) in pictures.iter().enumerate() {
+        for (b, pb) in &pictures[i + 1..] {
+            assert_ne!(pa, pb, "the {a} and {b} bars look the same");
+        }
+    }
+}
