@@ -79,6 +79,34 @@ impl Sway {
         (n("x"), n("y"), n("width"), n("height"))
     }
 
+    /// Every output's workspace area (output name, height), in output order.
+    fn output_heights(&self) -> Vec<(String, i64)> {
+        let out = self.msg(&["-t", "get_workspaces", "-r"]);
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("swaymsg JSON");
+        let mut all: Vec<(String, i64)> = v
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|w| {
+                let name = w["output"].as_str().unwrap_or("?").to_owned();
+                (name, w["rect"]["height"].as_i64().unwrap_or(-1))
+            })
+            .collect();
+        all.sort();
+        all
+    }
+
+    /// Runs `swaymsg ARGS`; its stdout.
+    fn msg(&self, args: &[&str]) -> Vec<u8> {
+        let out = Command::new("swaymsg")
+            .args(args)
+            .env("SWAYSOCK", &self.ipc)
+            .output()
+            .expect("run swaymsg");
+        assert!(out.status.success(), "swaymsg {args:?} failed");
+        out.stdout
+    }
+
     /// What the screen says, as tesseract reads it. The picture is inverted first:
     /// AIOS draws light text on dark, and tesseract reads dark on light far better
     /// (it read nothing of the dock's bar as it is). `shot` keeps the picture as
@@ -442,4 +470,59 @@ fn the_dock_is_a_48_px_bar_at_the_bottom_that_windows_make_room_for() {
     let shot = env.dir.path().join("dock.png");
     sway.wait_for(&shot, "Hold to talk");
     save_screenshot(&shot, "dock.png");
+}
+
+#[test]
+fn the_dock_is_on_every_output_including_one_plugged_in_later() {
+    let dock_bin = common::sibling_bin("aios-dock", "aios-dock");
+    let env = Env::new();
+    let sway = Sway::start();
+    // A second screen (headless sway makes it 1920x1080) before the dock starts...
+    sway.msg(&["create_output"]);
+    let bare = vec![
+        ("HEADLESS-1".to_owned(), 720),
+        ("HEADLESS-2".to_owned(), 1080),
+    ];
+    assert_eq!(sway.output_heights(), bare, "no bar yet");
+    let _dock = Killed(
+        env.cmd(&dock_bin)
+            .env("WAYLAND_DISPLAY", &sway.display)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start aios-dock"),
+    );
+    let mut seen = Vec::new();
+    let both = vec![
+        ("HEADLESS-1".to_owned(), 672),
+        ("HEADLESS-2".to_owned(), 1032),
+    ];
+    assert!(
+        wait_until(SHOW, || {
+            seen = sway.output_heights();
+            seen == both
+        }),
+        "a bar did not take 48 px on each screen: {seen:?}"
+    );
+    // ... and a third plugged in while it runs gets a bar of its own.
+    sway.msg(&["create_output"]);
+    let mut all = both.clone();
+    all.push(("HEADLESS-3".to_owned(), 1032));
+    assert!(
+        wait_until(SHOW, || {
+            seen = sway.output_heights();
+            seen == all
+        }),
+        "the screen plugged in later got no bar: {seen:?}"
+    );
+    // A screen switched off and on again: the dock survives and returns to it.
+    sway.msg(&["output", "HEADLESS-2", "disable"]);
+    sway.msg(&["output", "HEADLESS-2", "enable"]);
+    assert!(
+        wait_until(SHOW, || {
+            seen = sway.output_heights();
+            seen == all
+        }),
+        "the screen switched off and on lost its bar: {seen:?}"
+    );
 }

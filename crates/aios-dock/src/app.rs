@@ -49,7 +49,7 @@ pub struct Bar {
 /// What can happen in the dock.
 // The macro adds the layer-shell request variants, undocumented.
 #[allow(missing_docs)]
-#[to_layer_message]
+#[to_layer_message(multi)]
 #[derive(Debug, Clone)]
 pub enum Message {
     /// The link to the agent.
@@ -250,6 +250,11 @@ impl Bar {
             .into()
     }
 
+    /// The bar on one output: the same on all of them.
+    pub fn view_on(&self, _output: iced::window::Id) -> Element<'_, Message> {
+        self.view()
+    }
+
     /// The clock, and the link to the agent.
     pub fn subscription(&self) -> Subscription<Message> {
         let tick = iced::time::every(Duration::from_secs(1)).map(|_| Message::Tick);
@@ -312,13 +317,16 @@ const RED: Color = Color::from_rgb(0.93, 0.36, 0.36);
 const RED_DIM: Color = Color::from_rgb(0.45, 0.16, 0.18);
 const AMBER: Color = Color::from_rgb(0.96, 0.70, 0.26);
 
-/// Runs the dock for the agent at `socket`.
+/// Runs the dock for the agent at `socket`: one bar on every output, including
+/// outputs plugged in later (layer-shell's `AllScreens` start mode opens a surface
+/// per `wl_output`). The bars share one state, so the mic button reads the same on
+/// every screen and a press on any of them talks to the same agent.
 pub fn run_dock(socket: PathBuf, mode: PttMode, launchers: Vec<Launcher>) -> Result<(), String> {
-    iced_layershell::application(
+    iced_layershell::build_pattern::daemon(
         move || Bar::new(socket.clone(), mode, launchers.clone()),
         "aios-dock",
         Bar::update,
-        Bar::view,
+        Bar::view_on,
     )
     .layer_settings(LayerShellSettings {
         anchor: Anchor::Bottom | Anchor::Left | Anchor::Right,
@@ -326,7 +334,7 @@ pub fn run_dock(socket: PathBuf, mode: PttMode, launchers: Vec<Launcher>) -> Res
         size: Some((0, HEIGHT)),
         exclusive_zone: HEIGHT as i32,
         keyboard_interactivity: KeyboardInteractivity::None,
-        start_mode: StartMode::Active,
+        start_mode: StartMode::AllScreens,
         ..LayerShellSettings::default()
     })
     .subscription(Bar::subscription)
