@@ -19,7 +19,8 @@ export HOME="$dir/home" XDG_CONFIG_HOME="$dir/config" AIOS_SOCKET="$dir/agent.so
 for _ in $(seq 100); do [ -S "$AIOS_SOCKET" ] && break; sleep 0.05; done
 
 now_ms() { date +%s%3N; }
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# utime + stime + the reaped children's (the dock runs wpctl every 5 s to read the volume).
+ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat"; }
 rss_mb() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 hz=$(getconf CLK_TCK)
 
