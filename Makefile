@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: setup models build run test check bench screenshots iso qemu-test clean-models
+.PHONY: setup models build run test check bench bench-reference screenshots iso qemu-test clean-models
 
 ## setup: apt packages, Rust components, ONNX Runtime (.local/onnxruntime), models
 setup:
@@ -45,6 +45,16 @@ screenshots: setup
 ## bench: criterion benchmarks (medians under $$CARGO_TARGET_DIR/criterion)
 bench: setup
 	$(CARGO) bench -p aios-benches
+
+## bench-reference: our STT and TTS stages against whisper.cpp's own Python binding
+## and Piper's own package, same files and settings (a venv in .venv-bench; PyPI)
+REFERENCE_PACKAGES = pywhispercpp==1.5.1 piper-tts==1.8.0
+bench-reference: setup
+	test -x .venv-bench/bin/python || python3 -m venv .venv-bench
+	.venv-bench/bin/python -m pip install -q $(REFERENCE_PACKAGES)
+	$(CARGO) build --release -p aios-benches --bin voice_bench
+	$${CARGO_TARGET_DIR:-target}/release/voice_bench --only engines --reps 7 --threads 2
+	.venv-bench/bin/python benches/reference.py
 
 iso qemu-test:
 	@echo "make $@: the live ISO and its QEMU test come with the ISO issue; nothing is built yet" >&2; exit 1

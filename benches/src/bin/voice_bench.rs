@@ -17,6 +17,12 @@
 //! - `audio-cpu`: what an open microphone and an open, silent speaker cost in CPU,
 //!   through PipeWire's PulseAudio server and through ALSA (PipeWire's ALSA plugin),
 //!   each measured for 5 s. Needs a sound server, like `barge-in`.
+//! - `engines` (only when asked): our STT stage on the spoken command fixtures
+//!   (`benches/fixtures/commands`, base model, its audio context sized per clip) and
+//!   our TTS time to the first audio of the replies' first sentences, with the exact
+//!   settings used, to `$CARGO_TARGET_DIR/bench/engines-ours.json`, which
+//!   `benches/reference.py` reads to run whisper.cpp's own Python binding and the
+//!   Piper package on the same input with the same settings (`make bench-reference`).
 //!
 //! `cargo run --release -p aios-benches --bin voice_bench -- --only stt --floors 0,128,256,512`
 
@@ -38,6 +44,7 @@ enum Part {
     Release,
     BargeIn,
     AudioCpu,
+    Engines,
 }
 
 #[derive(Parser)]
@@ -87,6 +94,14 @@ fn main() -> Result<()> {
     if run(Part::Resample) {
         report.insert("resample".into(), resample()?);
     }
+    if args.only == Some(Part::Engines) {
+        let v = engines(args.reps.max(5), args.threads)?;
+        let out = target_dir().join("bench/engines-ours.json");
+        std::fs::create_dir_all(out.parent().context("bench folder")?)?;
+        std::fs::write(&out, serde_json::to_string_pretty(&v)?)?;
+        println!("\nJSON for benches/reference.py in {}", out.display());
+        return Ok(());
+    }
     if args.only == Some(Part::BargeIn) {
         report.insert("barge_in".into(), barge_in(args.reps.max(10))?);
     }
@@ -114,6 +129,95 @@ fn main() -> Result<()> {
     std::fs::write(&out, serde_json::to_string_pretty(&report)?)?;
     println!("\nJSON in {}", out.display());
     Ok(())
+}
+
+/// `$CARGO_TARGET_DIR`, or `target/` beside the workspace.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")))
+}
+
+/// The first sentences AIOS speaks for the fixtures' commands (what the TTS stage
+/// starts with in a spoken reply; AIOS speaks a reply sentence by sentence).
+const FIRST_SENTENCES: [&str; 4] = [
+    "It's 14:32.",
+    "Volume set to 20%.",
+    "Your Documents folder has 4 items: notes.txt, report.pdf, photos and todo.txt.",
+    "William Shakespeare wrote Romeo and Juliet.",
+];
+
+/// Our STT and TTS stages alone, as the engine comparison needs them (see the
+/// module doc): per fixture the settings whisper got and the p50 of our whole
+/// `Stt::transcribe` (state, encoder, decoder); per sentence the p50 time to its
+/// audio.
+fn engines(reps: usize, threads: u32) -> Result<serde_json::Value> {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/commands"));
+    let model = aios_common::models::find_model("ggml-base.bin").context("run `make models`")?;
+    let cfg = SttConfig {
+        threads,
+        language: "en".into(),
+        ..SttConfig::default()
+    };
+    let threads_used = match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()) as u32,
+        n => n,
+    };
+    let floor = cfg.ctx_floor;
+    let stt = Stt::load(&model, cfg)?;
+    let mut clips = Vec::new();
+    println!("\n| fixture | words | our STT p50 | audio_ctx | heard |\n|---|---|---|---|---|");
+    let list = std::fs::read_to_string(dir.join("commands.tsv"))
+        .context("benches/fixtures/commands/commands.tsv")?;
+    for line in list.lines().skip(1) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let [file, _voice, words, _secs] = f[..] else {
+            anyhow::bail!("bad line in commands.tsv: {line:?}");
+        };
+        let audio = read_wav_16k(&dir.join(file))?;
+        let _ = stt.transcribe(&audio)?; // warm-up: caches, page faults
+        let mut times = Vec::new();
+        let mut last = None;
+        for _ in 0..reps {
+            let t = stt.transcribe(&audio)?;
+            times.push(t.elapsed_ms);
+            last = Some(t);
+        }
+        let t = last.context("no repetition")?;
+        let ms = p50(times.clone());
+        println!(
+            "| {file} | {words} | {ms} ms | {} | {} |",
+            t.audio_ctx, t.text
+        );
+        clips.push(json!({
+            "file": dir.join(file), "words": words, "seconds": t.duration_s,
+            "text": t.text, "p50_ms": ms, "times_ms": times,
+            "audio_ctx": t.audio_ctx, "max_tokens": aios_voice::stt::max_tokens_for(t.duration_s),
+        }));
+    }
+    let voice =
+        aios_common::models::find_model("en_US-joe-medium.onnx").context("run `make models`")?;
+    let mut tts = aios_voice::Tts::load(&voice)?;
+    let _ = tts.synthesize("Warm up.")?;
+    let mut sentences = Vec::new();
+    println!("\n| first sentence | our TTS p50 to its audio |\n|---|---|");
+    for s in FIRST_SENTENCES {
+        let times: Vec<u64> = (0..reps)
+            .map(|_| tts.synthesize(s).map(|sp| sp.elapsed_ms))
+            .collect::<Result<_, _>>()?;
+        let ms = p50(times.clone());
+        println!("| {s:?} | {ms} ms |");
+        sentences.push(json!({"text": s, "p50_ms": ms, "times_ms": times}));
+    }
+    Ok(json!({
+        "stt": {
+            "model": model, "threads": threads_used, "language": "en", "ctx_floor": floor,
+            "greedy_best_of": 1, "no_context": true, "single_segment": true,
+            "suppress_nst": true, "temperature_inc": 0.0, "clips": clips,
+        },
+        "tts": {"voice": voice, "sentences": sentences},
+        "whisper_rs": "0.16", "reps": reps,
+    }))
 }
 
 fn tts(reps: usize) -> Result<serde_json::Value> {

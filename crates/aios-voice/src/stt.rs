@@ -156,6 +156,12 @@ impl std::fmt::Debug for Stt {
     }
 }
 
+/// The most tokens whisper may write for `seconds` of speech: a cap that stops a
+/// hallucinating loop early, far above what anyone says in that time.
+pub fn max_tokens_for(seconds: f32) -> i32 {
+    (seconds * TOKENS_PER_SECOND).ceil() as i32 + TOKENS_BASE
+}
+
 /// The encoder context for `seconds` of audio with `floor` (0 = full context).
 pub fn audio_ctx_for(seconds: f32, floor: u32) -> i32 {
     if floor == 0 {
@@ -325,7 +331,7 @@ impl Stt {
         if !self.cfg.prompt.is_empty() {
             params.set_initial_prompt(&self.cfg.prompt);
         }
-        params.set_max_tokens((duration_s * TOKENS_PER_SECOND).ceil() as i32 + TOKENS_BASE);
+        params.set_max_tokens(max_tokens_for(duration_s));
         if let Some(flag) = cancel {
             let flag = flag.clone();
             // whisper-rs 0.16 hands its C trampoline a pointer to a `Box<dyn FnMut>`
