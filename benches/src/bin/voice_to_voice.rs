@@ -13,6 +13,8 @@
 //!
 //! `--llm instant`: an OpenAI-compatible server on 127.0.0.1 (`benches/sse-model.py`)
 //! replies at once with a fixed two-sentence reply: everything measured is ours.
+//! Then the compute floor: whisper on each command plus Piper on the reply's first
+//! sentence, standalone; voice to voice minus the floor is our overhead.
 //! `--llm local`: the bundled local model, warm (some fixtures need a read-only
 //! tool, some none; reported per fixture). Needs a sound server:
 //!
@@ -217,6 +219,19 @@ fn main() -> Result<()> {
             summary.insert(format!("{key}_p50_ms"), json!(a));
             summary.insert(format!("{key}_p95_ms"), json!(b));
         }
+        if args.llm == Llm::Instant {
+            // The agent is idle now; the floor runs beside it in this process.
+            let floor = compute_floor(&fixtures, &list, args.reps, args.threads)?;
+            let v2v = stage(3).0;
+            let over = v2v as i64 - floor as i64;
+            let pct_over = over as f64 * 100.0 / floor.max(1) as f64;
+            println!(
+                "\nCompute floor (standalone STT of the command + TTS of the reply's first sentence, p50 over fixtures): {floor} ms; voice to voice {v2v} ms; ours over the floor: {over} ms ({pct_over:.0}%)"
+            );
+            summary.insert("compute_floor_p50_ms".into(), json!(floor));
+            summary.insert("overhead_ms".into(), json!(over));
+            summary.insert("overhead_pct".into(), json!(pct_over));
+        }
         let llm = format!("{:?}", args.llm).to_lowercase();
         let out = target_dir().join(format!("bench/voice-to-voice-{llm}.json"));
         std::fs::create_dir_all(out.parent().context("bench dir")?)?;
@@ -227,6 +242,42 @@ fn main() -> Result<()> {
         println!("\nJSON in {}", out.display());
         Ok(())
     })
+}
+
+/// What the work itself costs without any of ours around it: per fixture, the p50
+/// of whisper (the agent's model and settings) on the command and of Piper on the
+/// reply's first sentence, added; the median over the fixtures.
+fn compute_floor(dir: &Path, list: &str, reps: usize, threads: u32) -> Result<u64> {
+    use aios_voice::{Stt, SttConfig, Tts};
+    let model = aios_common::models::find_model("ggml-base.bin").context("run `make models`")?;
+    let stt = Stt::load(
+        &model,
+        SttConfig {
+            threads,
+            language: "en".into(),
+            ..SttConfig::default()
+        },
+    )?;
+    let voice =
+        aios_common::models::find_model("en_US-joe-medium.onnx").context("run `make models`")?;
+    let mut tts = Tts::load(&voice)?;
+    let first = REPLY.split_inclusive('.').next().unwrap_or(REPLY).trim();
+    let _ = tts.synthesize(first)?;
+    let speak: Vec<u64> = (0..reps.max(3))
+        .map(|_| tts.synthesize(first).map(|s| s.elapsed_ms))
+        .collect::<Result<_, _>>()?;
+    let speak = pct(speak, 50);
+    let mut floors = Vec::new();
+    for line in list.lines().skip(1) {
+        let file = line.split('\t').next().context("commands.tsv")?;
+        let audio = aios_voice::audio::read_wav_16k(&dir.join(file))?;
+        let _ = stt.transcribe(&audio)?;
+        let hear: Vec<u64> = (0..reps.max(3))
+            .map(|_| stt.transcribe(&audio).map(|t| t.elapsed_ms))
+            .collect::<Result<_, _>>()?;
+        floors.push(pct(hear, 50) + speak);
+    }
+    Ok(pct(floors, 50))
 }
 
 fn target_dir() -> PathBuf {
