@@ -29,6 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aios_agent::context::{self, Shape};
 use aios_agent::llm::local::to_worker_message;
+use aios_benches::{target_dir, workspace_root};
 use aios_common::types::{Role as HRole, ToolCall, TrustLevel};
 use aios_llm::{
     CallSpec, Message, Role, Sampling, Stats, Stop, ToolSpec, WorkerEvent, WorkerRequest,
@@ -162,10 +163,7 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let started = Instant::now();
     let root = workspace_root();
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|p| if p.is_relative() { root.join(p) } else { p })
-        .unwrap_or_else(|| root.join("target"));
+    let target = target_dir();
     let worker_bin = args
         .worker
         .clone()
@@ -365,11 +363,6 @@ fn cpu_busy(span: Duration) -> f64 {
         return f64::NAN;
     }
     1.0 - i1.saturating_sub(i0) as f64 / total as f64
-}
-
-fn workspace_root() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().unwrap_or(manifest).to_path_buf()
 }
 
 fn load_items(file: &Path) -> Result<Vec<Item>> {

@@ -28,6 +28,7 @@
 
 use std::path::PathBuf;
 
+use aios_benches::target_dir;
 use aios_voice::audio::read_wav_16k;
 use aios_voice::wer::{normalize, word_errors};
 use aios_voice::{SAMPLE_RATE, Stt, SttConfig};
@@ -129,13 +130,6 @@ fn main() -> Result<()> {
     std::fs::write(&out, serde_json::to_string_pretty(&report)?)?;
     println!("\nJSON in {}", out.display());
     Ok(())
-}
-
-/// `$CARGO_TARGET_DIR`, or `target/` beside the workspace.
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")))
 }
 
 /// The first sentences AIOS speaks for the fixtures' commands (what the TTS stage

@@ -28,6 +28,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aios_benches::target_dir;
 use aios_common::ipc::client::IpcClient;
 use aios_common::ipc::{ClientKind, IpcMessage, PttRequest, TranscriptKind, VoiceState};
 use anyhow::{Context, Result, bail, ensure};
@@ -90,7 +91,7 @@ fn main() -> Result<()> {
         agent.is_file(),
         "build it first: cargo build --release -p aios-agent"
     );
-    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let root = aios_benches::workspace_root();
     let fixtures = root.join("benches/fixtures/commands");
     let tmp = tempfile::tempdir()?;
     let t = tmp.path();
@@ -278,12 +279,6 @@ fn compute_floor(dir: &Path, list: &str, reps: usize, threads: u32) -> Result<u6
         floors.push(pct(hear, 50) + speak);
     }
     Ok(pct(floors, 50))
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")))
 }
 
 fn pct(mut v: Vec<u64>, p: usize) -> u64 {

@@ -68,12 +68,8 @@ impl Sway {
     /// Where windows go: the focused workspace's area (x, y, width, height), which
     /// layer-shell bars with an exclusive zone take room from.
     fn workspace_area(&self) -> (i64, i64, i64, i64) {
-        let out = Command::new("swaymsg")
-            .args(["-t", "get_workspaces", "-r"])
-            .env("SWAYSOCK", &self.ipc)
-            .output()
-            .expect("run swaymsg");
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("swaymsg JSON");
+        let out = self.msg(&["-t", "get_workspaces", "-r"]);
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("swaymsg JSON");
         let r = &v[0]["rect"];
         let n = |k: &str| r[k].as_i64().unwrap_or(-1);
         (n("x"), n("y"), n("width"), n("height"))
@@ -94,6 +90,17 @@ impl Sway {
             .collect();
         all.sort();
         all
+    }
+
+    /// Starts `cmd` as a client of this compositor; killed when dropped.
+    fn show(&self, mut cmd: Command, what: &str) -> Killed {
+        Killed(
+            cmd.env("WAYLAND_DISPLAY", &self.display)
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .unwrap_or_else(|e| panic!("start {what}: {e}")),
+        )
     }
 
     /// Runs `swaymsg ARGS`; its stdout.
@@ -281,14 +288,7 @@ fn typed_in_the_chat_window_and_answered_on_the_screen() {
     // nowhere to ask, so a destructive call is denied at once.
     let _agent = service_agent(&env, None);
     let sway = Sway::start();
-    let _chat = Killed(
-        env.cmd(&chat_bin)
-            .env("WAYLAND_DISPLAY", &sway.display)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start aios-chat"),
-    );
+    let _chat = sway.show(env.cmd(&chat_bin), "aios-chat");
     // The window is up when it has connected (the agent counts it).
     let connected = wait_until(SHOW, || {
         let out = env.aios(&["status", "--json"]);
@@ -450,14 +450,7 @@ fn the_dock_is_a_48_px_bar_at_the_bottom_that_windows_make_room_for() {
     let _agent = Killed(env.agent());
     let sway = Sway::start();
     assert_eq!(sway.workspace_area(), (0, 0, 1280, 720), "no bar yet");
-    let _dock = Killed(
-        env.cmd(&dock_bin)
-            .env("WAYLAND_DISPLAY", &sway.display)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start aios-dock"),
-    );
+    let _dock = sway.show(env.cmd(&dock_bin), "aios-dock");
     // Its exclusive zone: windows now end 48 px above the bottom edge.
     let mut area = (0, 0, 0, 0);
     assert!(
@@ -484,14 +477,7 @@ fn the_dock_is_on_every_output_including_one_plugged_in_later() {
         ("HEADLESS-2".to_owned(), 1080),
     ];
     assert_eq!(sway.output_heights(), bare, "no bar yet");
-    let _dock = Killed(
-        env.cmd(&dock_bin)
-            .env("WAYLAND_DISPLAY", &sway.display)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start aios-dock"),
-    );
+    let _dock = sway.show(env.cmd(&dock_bin), "aios-dock");
     let mut seen = Vec::new();
     let both = vec![
         ("HEADLESS-1".to_owned(), 672),
