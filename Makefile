@@ -42,9 +42,12 @@ screenshots: setup
 	AIOS_SCREENSHOTS=$(CURDIR)/docs/screenshots $(CARGO) test -p aios-agent --test gui
 	AIOS_SCREENSHOTS=$(CURDIR)/docs/screenshots $(CARGO) test -p aios-chat --test window -p aios-dock --test bar
 
-## bench: criterion benchmarks (medians under $$CARGO_TARGET_DIR/criterion)
+## bench: criterion benchmarks (medians under $$CARGO_TARGET_DIR/criterion), then the
+## latency bench (benches/run-all.sh): voice to voice, the engines side by side,
+## footprint; results in benches/results/<hostname>-<date>.json and latency.svg
 bench: setup
 	$(CARGO) bench -p aios-benches
+	benches/run-all.sh
 
 ## bench-reference: our STT and TTS stages against whisper.cpp's own Python binding
 ## and Piper's own package, same files and settings (a venv in .venv-bench; PyPI)

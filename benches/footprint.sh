@@ -47,6 +47,11 @@ a1=$(ticks "$pid"); w1=$(ticks "$worker")
 sleep 2
 h0=$(ticks "$pid"); sleep 10; h1=$(ticks "$pid")
 "$bin/aios" voice-mode push-to-talk >/dev/null
+# For benches/collect-results.py.
+mkdir -p "$bin/../bench"
+printf '{"secs": %s, "agent_idle_cpu_pct": %s, "worker_idle_cpu_pct": %s, "agent_listening_cpu_pct": %s, "agent_rss_mb": %s, "worker_rss_mb": %s, "ready_to_listen_ms": %s, "first_answer_ms": %s, "warm_answer_ms": %s}\n' \
+    "$secs" "$(pct $((a1 - a0)) "$secs")" "$(pct $((w1 - w0)) "$secs")" "$(pct $((h1 - h0)) 10)" \
+    "$(rss_mb "$pid")" "$(rss_mb "$worker")" "$((t_listen - t0))" "$((t_answer - t0))" "$t_warm" >"$bin/../bench/footprint.json"
 echo "| | aios-agent | aios-llm (1.5B loaded) |"
 echo "|---|---|---|"
 echo "| idle CPU over $secs s (push-to-talk) | $(pct $((a1 - a0)) "$secs")% of a core | $(pct $((w1 - w0)) "$secs")% of a core |"

@@ -39,6 +39,11 @@ c0=$(ticks "$chat"); d0=$(ticks "$dock"); a0=$(ticks "${pids[0]}")
 sleep "$secs"
 c1=$(ticks "$chat"); d1=$(ticks "$dock"); a1=$(ticks "${pids[0]}")
 pct() { awk -v t="$1" -v hz="$hz" -v s="$secs" 'BEGIN {printf "%.2f", 100 * t / hz / s}'; }
+# For benches/collect-results.py.
+mkdir -p "${CARGO_TARGET_DIR:-target}/bench"
+printf '{"secs": %s, "chat_first_frame_ms": %s, "dock_first_frame_ms": %s, "chat_idle_cpu_pct": %s, "dock_idle_cpu_pct": %s, "chat_rss_mb": %s, "dock_rss_mb": %s}\n' \
+    "$secs" "$chat_ms" "$dock_ms" "$(pct $((c1 - c0)))" "$(pct $((d1 - d0)))" "$(rss_mb "$chat")" "$(rss_mb "$dock")" \
+    >"${CARGO_TARGET_DIR:-target}/bench/gui-footprint.json"
 echo "| program | start to first frame | idle CPU over ${secs} s | resident memory |"
 echo "|---|---|---|---|"
 echo "| aios-chat | ${chat_ms} ms | $(pct $((c1 - c0)))% of a core | $(rss_mb "$chat") MB |"

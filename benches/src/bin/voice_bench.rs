@@ -146,7 +146,6 @@ const FIRST_SENTENCES: [&str; 4] = [
 /// `Stt::transcribe` (state, encoder, decoder); per sentence the p50 time to its
 /// audio.
 fn engines(reps: usize, threads: u32) -> Result<serde_json::Value> {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/commands"));
     let model = aios_common::models::find_model("ggml-base.bin").context("run `make models`")?;
     let cfg = SttConfig {
         threads,
@@ -161,14 +160,9 @@ fn engines(reps: usize, threads: u32) -> Result<serde_json::Value> {
     let stt = Stt::load(&model, cfg)?;
     let mut clips = Vec::new();
     println!("\n| fixture | words | our STT p50 | audio_ctx | heard |\n|---|---|---|---|---|");
-    let list = std::fs::read_to_string(dir.join("commands.tsv"))
-        .context("benches/fixtures/commands/commands.tsv")?;
-    for line in list.lines().skip(1) {
-        let f: Vec<&str> = line.split('\t').collect();
-        let [file, _voice, words, _secs] = f[..] else {
-            anyhow::bail!("bad line in commands.tsv: {line:?}");
-        };
-        let audio = read_wav_16k(&dir.join(file))?;
+    for fx in aios_benches::fixtures()? {
+        let (file, words) = (&fx.file, &fx.words);
+        let audio = read_wav_16k(&fx.path)?;
         let _ = stt.transcribe(&audio)?; // warm-up: caches, page faults
         let mut times = Vec::new();
         let mut last = None;
@@ -184,7 +178,7 @@ fn engines(reps: usize, threads: u32) -> Result<serde_json::Value> {
             t.audio_ctx, t.text
         );
         clips.push(json!({
-            "file": dir.join(file), "words": words, "seconds": t.duration_s,
+            "file": fx.path, "words": words, "seconds": t.duration_s,
             "text": t.text, "p50_ms": ms, "times_ms": times,
             "audio_ctx": t.audio_ctx, "max_tokens": aios_voice::stt::max_tokens_for(t.duration_s),
         }));

@@ -15,8 +15,10 @@
 //! replies at once with a fixed two-sentence reply: everything measured is ours.
 //! Then the compute floor: whisper on each command plus Piper on the reply's first
 //! sentence, standalone; voice to voice minus the floor is our overhead.
-//! `--llm local`: the bundled local model, warm (some fixtures need a read-only
-//! tool, some none; reported per fixture). Needs a sound server:
+//! `--llm local`: the bundled local model, warm, on the fixtures that need no tool
+//! and on those that need one read-only tool (call, result, spoken summary), at
+//! least `--min-per-kind` utterances of each, reported per kind. Needs a sound
+//! server:
 //!
 //! `scripts/with-headless-audio.sh $CARGO_TARGET_DIR/release/voice_to_voice --llm instant`
 //! after `cargo build --release -p aios-agent -p aios-benches --bin voice_to_voice`
@@ -47,9 +49,13 @@ struct Args {
     /// Which model answers.
     #[arg(long, value_enum, default_value = "instant")]
     llm: Llm,
-    /// Utterances per fixture.
+    /// Utterances per fixture (instant model: every fixture).
     #[arg(long, default_value_t = 3)]
     reps: usize,
+    /// Local model: at least this many utterances of each kind measured (`none`,
+    /// `read`), spread evenly over that kind's fixtures.
+    #[arg(long, default_value_t = 20)]
+    min_per_kind: usize,
     /// Recognition threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
     threads: u32,
@@ -67,6 +73,17 @@ struct Killed(Child);
 impl Drop for Killed {
     fn drop(&mut self) {
         let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A helper that ends when its standard input closes and stops its own children
+/// then (killing it would leave them running).
+struct StdinClosed(Child);
+
+impl Drop for StdinClosed {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
         let _ = self.0.wait();
     }
 }
@@ -98,6 +115,35 @@ fn main() -> Result<()> {
     for d in ["home", "config/aios", "state", "data"] {
         std::fs::create_dir_all(t.join(d))?;
     }
+    // A home as a person has one, for the read-only tool commands: a Documents
+    // folder with a few files, and (below) a system bus with NetworkManager's Wi-Fi
+    // and UPower's battery. Without them the tools fail and the model talks about
+    // the failure, which is not the turn being measured.
+    let docs = t.join("home/Documents");
+    std::fs::create_dir_all(docs.join("photos"))?;
+    for (name, text) in [
+        ("notes.txt", "Call the dentist on Friday.\n"),
+        ("report.pdf", "%PDF-1.4\n"),
+        ("todo.txt", "Buy milk.\n"),
+    ] {
+        std::fs::write(docs.join(name), text)?;
+    }
+    let mut bus = Command::new("/usr/bin/python3")
+        .arg(root.join("benches/mock-system-bus.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("/usr/bin/python3 benches/mock-system-bus.py (python3-dbusmock: `make setup`)")?;
+    let mut bus_address = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(bus.stdout.take().context("bus stdout")?),
+        &mut bus_address,
+    )?;
+    ensure!(
+        !bus_address.trim().is_empty(),
+        "benches/mock-system-bus.py gave no bus address"
+    );
+    let _bus = StdinClosed(bus);
 
     let mut _model = None;
     let provider = match args.llm {
@@ -141,6 +187,7 @@ fn main() -> Result<()> {
         .env("XDG_DATA_HOME", t.join("data"))
         .env("AIOS_SOCKET", &socket)
         .env("AIOS_MODELS_DIR", root.join("models"))
+        .env("DBUS_SYSTEM_BUS_ADDRESS", bus_address.trim())
         .env("RUST_LOG", "warn")
         .stderr(Stdio::null());
     let started = Instant::now();
@@ -176,54 +223,76 @@ fn main() -> Result<()> {
         let ready_s = started.elapsed().as_secs_f64();
         println!("agent up and warm after {ready_s:.1} s (3 utterances)");
 
-        let list = std::fs::read_to_string(fixtures.join("commands.tsv"))?;
+        let all_fixtures = aios_benches::fixtures()?;
+        // The local model is measured per kind: the goals differ for an answer
+        // with no tool and a read-only tool turn.
+        let kinds: &[&str] = match args.llm {
+            Llm::Instant => &[],
+            Llm::Local => &["none", "read"],
+        };
         let mut rows = Vec::new();
         let mut all: [Vec<u64>; 4] = Default::default();
+        let mut by_kind: std::collections::BTreeMap<String, [Vec<u64>; 4]> = Default::default();
         println!(
-            "\n| fixture | words | heard | final p50 | first token p50 | handed to output p50 | through the sink p50 |\n|---|---|---|---|---|---|---|"
+            "\n| fixture | kind | words | heard | final p50 | first token p50 | handed to output p50 | through the sink p50 |\n|---|---|---|---|---|---|---|---|"
         );
-        for line in list.lines().skip(1) {
-            let f: Vec<&str> = line.split('\t').collect();
-            let [file, _voice, words, _secs] = f[..] else {
-                bail!("bad line in commands.tsv: {line:?}");
+        for fx in &all_fixtures {
+            let reps = if kinds.is_empty() {
+                args.reps
+            } else if kinds.contains(&fx.kind.as_str()) {
+                let n = all_fixtures.iter().filter(|f| f.kind == fx.kind).count();
+                args.min_per_kind.div_ceil(n).max(args.reps)
+            } else {
+                continue;
             };
             let mut per: [Vec<u64>; 4] = Default::default();
             let mut heard = String::new();
-            for _ in 0..args.reps {
-                let u = utterance(&mut client, &fixtures.join(file), &sink).await?;
+            for _ in 0..reps {
+                let u = utterance(&mut client, &fx.path, &sink).await?;
+                let kind = by_kind.entry(fx.kind.clone()).or_default();
                 for (k, v) in [u.final_ms, u.token_ms, u.handed_ms, u.sink_ms]
                     .into_iter()
                     .enumerate()
                 {
                     per[k].push(v);
                     all[k].push(v);
+                    kind[k].push(v);
                 }
                 heard = u.heard;
             }
             let p = per.map(|v| pct(v, 50));
             println!(
-                "| {file} | {words} | {heard} | {} ms | {} ms | {} ms | {} ms |",
-                p[0], p[1], p[2], p[3]
+                "| {} | {} | {} | {heard} | {} ms | {} ms | {} ms | {} ms |",
+                fx.file, fx.kind, fx.words, p[0], p[1], p[2], p[3]
             );
-            rows.push(json!({"file": file, "words": words, "heard": heard,
-                "final_p50_ms": p[0], "token_p50_ms": p[1], "handed_p50_ms": p[2], "sink_p50_ms": p[3]}));
+            rows.push(json!({"file": fx.file, "kind": fx.kind, "words": fx.words, "heard": heard,
+                "reps": reps, "final_p50_ms": p[0], "token_p50_ms": p[1], "handed_p50_ms": p[2], "sink_p50_ms": p[3]}));
         }
         let n = all[0].len();
-        let stage = |k: usize| (pct(all[k].clone(), 50), pct(all[k].clone(), 95));
         let names = ["final transcript", "first token", "handed to output", "through the sink"];
-        println!("\nAll {n} utterances ({:?}), from the release:\n\n| stage | p50 | p95 |\n|---|---|---|", args.llm);
-        let mut summary = serde_json::Map::new();
-        for (k, name) in names.iter().enumerate() {
-            let (a, b) = stage(k);
-            println!("| {name} | {a} ms | {b} ms |");
-            let key = ["final", "token", "handed", "sink"][k];
-            summary.insert(format!("{key}_p50_ms"), json!(a));
-            summary.insert(format!("{key}_p95_ms"), json!(b));
+        let keys = ["final", "token", "handed", "sink"];
+        let summarize = |title: &str, v: &[Vec<u64>; 4]| {
+            println!("\n{title}, from the release:\n\n| stage | p50 | p95 |\n|---|---|---|");
+            let mut m = serde_json::Map::new();
+            for k in 0..4 {
+                let (a, b) = (pct(v[k].clone(), 50), pct(v[k].clone(), 95));
+                println!("| {} | {a} ms | {b} ms |", names[k]);
+                m.insert(format!("{}_p50_ms", keys[k]), json!(a));
+                m.insert(format!("{}_p95_ms", keys[k]), json!(b));
+            }
+            m.insert("utterances".into(), json!(v[0].len()));
+            m
+        };
+        let mut summary = summarize(&format!("All {n} utterances ({:?})", args.llm), &all);
+        let mut kinds_json = serde_json::Map::new();
+        for (kind, v) in &by_kind {
+            let title = format!("Kind `{kind}`: {} utterances ({:?})", v[0].len(), args.llm);
+            kinds_json.insert(kind.clone(), summarize(&title, v).into());
         }
         if args.llm == Llm::Instant {
             // The agent is idle now; the floor runs beside it in this process.
-            let floor = compute_floor(&fixtures, &list, args.reps, args.threads)?;
-            let v2v = stage(3).0;
+            let floor = compute_floor(&all_fixtures, args.reps, args.threads)?;
+            let v2v = pct(all[3].clone(), 50);
             let over = v2v as i64 - floor as i64;
             let pct_over = over as f64 * 100.0 / floor.max(1) as f64;
             println!(
@@ -237,7 +306,7 @@ fn main() -> Result<()> {
         let out = target_dir().join(format!("bench/voice-to-voice-{llm}.json"));
         std::fs::create_dir_all(out.parent().context("bench dir")?)?;
         let v = json!({"llm": llm, "utterances": n, "reps": args.reps, "ready_s": ready_s,
-            "stages": summary, "fixtures": rows,
+            "stages": summary, "by_kind": kinds_json, "fixtures": rows,
             "loadavg": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()});
         std::fs::write(&out, serde_json::to_string_pretty(&v)?)?;
         println!("\nJSON in {}", out.display());
@@ -248,7 +317,7 @@ fn main() -> Result<()> {
 /// What the work itself costs without any of ours around it: per fixture, the p50
 /// of whisper (the agent's model and settings) on the command and of Piper on the
 /// reply's first sentence, added; the median over the fixtures.
-fn compute_floor(dir: &Path, list: &str, reps: usize, threads: u32) -> Result<u64> {
+fn compute_floor(fixtures: &[aios_benches::Fixture], reps: usize, threads: u32) -> Result<u64> {
     use aios_voice::{Stt, SttConfig, Tts};
     let model = aios_common::models::find_model("ggml-base.bin").context("run `make models`")?;
     let stt = Stt::load(
@@ -269,9 +338,8 @@ fn compute_floor(dir: &Path, list: &str, reps: usize, threads: u32) -> Result<u6
         .collect::<Result<_, _>>()?;
     let speak = pct(speak, 50);
     let mut floors = Vec::new();
-    for line in list.lines().skip(1) {
-        let file = line.split('\t').next().context("commands.tsv")?;
-        let audio = aios_voice::audio::read_wav_16k(&dir.join(file))?;
+    for fx in fixtures {
+        let audio = aios_voice::audio::read_wav_16k(&fx.path)?;
         let _ = stt.transcribe(&audio)?;
         let hear: Vec<u64> = (0..reps.max(3))
             .map(|_| stt.transcribe(&audio).map(|t| t.elapsed_ms))
