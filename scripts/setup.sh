@@ -29,7 +29,10 @@ APT_PACKAGES=(
   tesseract-ocr     # reads the screenshots back (GUI tests)
   tesseract-ocr-eng #   its English data
   fonts-dejavu-core # the windows' text (tiny-skia draws system fonts)
+  chromium          # the browser AIOS drives through @playwright/mcp (browser tools, tests)
 )
+# Node.js runs the browser's MCP server; a machine may already have its own.
+command -v node >/dev/null && command -v npm >/dev/null || APT_PACKAGES+=(nodejs npm)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -56,3 +59,14 @@ done
 # It prints the library path on stdout for scripts; setup only needs it installed.
 python3 scripts/install_onnxruntime.py >/dev/null
 python3 scripts/fetch_models.py
+
+# The browser's MCP server, pinned, into .local/playwright-mcp (not its own browser:
+# it drives Debian's chromium). Skipped when that version is there already.
+PW_MCP=0.0.83
+pw_dir=.local/playwright-mcp
+if ! grep -qs "\"version\": \"$PW_MCP\"" "$pw_dir/node_modules/@playwright/mcp/package.json"; then
+  echo "setup: installing @playwright/mcp@$PW_MCP into $pw_dir" >&2
+  mkdir -p "$pw_dir"
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --prefix "$pw_dir" --no-audit --no-fund --loglevel=error \
+    "@playwright/mcp@$PW_MCP" >&2
+fi

@@ -29,23 +29,34 @@ pub(crate) struct Outcome {
     pub trust: TrustLevel,
 }
 
-/// The call with secret arguments redacted, for anything that is not the tool itself.
-pub(crate) fn shown(state: &AgentState, call: &ToolCall) -> ToolCall {
+/// The call with secret arguments redacted, for anything that is not the tool
+/// itself: the schema's secrets and those the tool names for this call (a web
+/// page's password field).
+pub(crate) async fn shown(state: &AgentState, call: &ToolCall) -> ToolCall {
     let mut c = call.clone();
-    c.arguments = match state.tools().registry().definition(&call.name) {
-        Some(d) => aios_mcp::redact(&d.parameters, &call.arguments),
-        None => aios_mcp::redact_unknown(&call.arguments),
-    };
+    c.arguments = state.tools().redacted(&call.name, &call.arguments).await;
     c
 }
 
-/// Where a tool's output came from, for the taint sources.
-pub(crate) fn source_of(call: &ToolCall) -> String {
+/// Where a tool's `output` came from, for the taint sources: a file's path, a web
+/// page's address (the browser tools' first line names the page: "Page: Title
+/// (url)").
+pub(crate) fn source_of(call: &ToolCall, output: &str) -> String {
+    let page = || {
+        let line = output.lines().find_map(|l| l.split("Page: ").nth(1))?;
+        let url = line.rsplit_once(" (")?.1.strip_suffix(')')?;
+        Some(url.to_owned())
+    };
     match (
         call.name.as_str(),
         call.arguments.get("path").and_then(Value::as_str),
     ) {
         ("file_read" | "file_list" | "file_search", Some(p)) => p.to_owned(),
+        (
+            "navigate" | "read_page" | "find_element" | "click" | "type_text" | "screenshot"
+            | "get_page_text",
+            _,
+        ) => page().unwrap_or_else(|| "a web page".into()),
         _ => format!("output of {}", call.name),
     }
 }

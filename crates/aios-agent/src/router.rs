@@ -5,7 +5,7 @@ use std::sync::Arc;
 use aios_common::ipc::server::{ClientHandle, Handler};
 use aios_common::ipc::{
     ChatRequest, ConversationStarted, ErrorCode, ErrorReply, HistoryReply, IpcMessage,
-    PROTOCOL_VERSION, StatusReply,
+    PROTOCOL_VERSION, StatusReply, ToolsReply,
 };
 use aios_common::types::ChatMessage;
 use aios_memory::StoredMessage;
@@ -42,6 +42,8 @@ enum Job {
     /// First-run setup: its check request may take seconds; pings are answered
     /// meanwhile.
     Setup(aios_common::ipc::SetupRequest),
+    /// An outside program's tool call (`aios mcp serve`).
+    ToolRun(aios_common::ipc::ToolRunRequest),
 }
 
 /// Per-connection state: the queue feeding that client's turn task.
@@ -78,6 +80,7 @@ impl Handler for Router {
                             request_id,
                         }));
                     }
+                    Job::ToolRun(req) => crate::outside::run(&state, &req, &client).await,
                     Job::Setup(req) => {
                         let reply = match crate::setup::apply(&state, &req).await {
                             Ok(reply) => IpcMessage::SetupReply(reply),
@@ -139,6 +142,15 @@ impl Handler for Router {
                 let request_id = req.request_id;
                 debug!(%request_id, chars = req.content.len(), "chat request");
                 queue(session, Job::Chat(req), request_id, client).await
+            }
+            IpcMessage::ToolsRequest(r) => client.send(IpcMessage::ToolsReply(ToolsReply {
+                request_id: r.request_id,
+                tools: self.state.tools().registry().definitions(),
+            })),
+            IpcMessage::ToolRun(r) => {
+                let request_id = r.request_id;
+                debug!(%request_id, tool = r.call.name.as_str(), "tool run");
+                queue(session, Job::ToolRun(r), request_id, client).await
             }
             IpcMessage::NewConversation(r) => {
                 queue(
@@ -215,6 +227,7 @@ impl Handler for Router {
             | IpcMessage::Transcript(_)
             | IpcMessage::VoiceState(_)
             | IpcMessage::InputLevel(_)
+            | IpcMessage::ToolsReply(_)
             | IpcMessage::Error(_)) => client.send(refuse(
                 None,
                 ErrorCode::Forbidden,

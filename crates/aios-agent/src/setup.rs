@@ -42,11 +42,19 @@ pub(crate) async fn apply(state: &AgentState, req: &SetupRequest) -> Result<Setu
                 // (and its warm prompt cache) rather than loading the model again.
                 current
             } else {
-                build_provider(&config, state.system_prompt(), state.tool_definitions())
+                build_provider(
+                    &config,
+                    state.system_prompt(),
+                    state.tool_definitions_for(config.provider.kind),
+                )
             }
         }
         _ => {
-            let provider = build_provider(&config, state.system_prompt(), state.tool_definitions());
+            let provider = build_provider(
+                &config,
+                state.system_prompt(),
+                state.tool_definitions_for(config.provider.kind),
+            );
             check(provider.as_ref()).await?;
             provider
         }

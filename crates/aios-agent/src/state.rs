@@ -41,6 +41,8 @@ pub struct AgentState {
     system_prompt: String,
     tools: ToolExecutor,
     tool_defs: Vec<ToolDefinition>,
+    /// What the bundled local model is offered (see [`offered`]).
+    local_defs: Vec<ToolDefinition>,
     audit: AuditLog,
     confirmer: Confirmer,
     rate: Mutex<RateLimit>,
@@ -79,6 +81,7 @@ impl AgentState {
             Duration::from_secs(30),
         );
         state.tool_defs = state.tools.registry().definitions();
+        state.local_defs = local_tools(&state.tool_defs);
         state.active.get_mut().expect("not shared yet").provider = provider;
         state
     }
@@ -126,7 +129,16 @@ impl AgentState {
     pub fn new(config: AgentConfig, system_prompt: String) -> Self {
         let tools = tool_executor(&config);
         let tool_defs = tools.registry().definitions();
-        let provider = build_provider(&config, &system_prompt, &tool_defs);
+        let local_defs = local_tools(&tool_defs);
+        let provider = build_provider(
+            &config,
+            &system_prompt,
+            if config.provider.kind == ProviderKind::Local {
+                &local_defs
+            } else {
+                &tool_defs
+            },
+        );
         let memory = open_history(&config);
         let audit = open_audit(&config);
         let provider_config = config.provider.clone();
@@ -148,6 +160,7 @@ impl AgentState {
             system_prompt,
             tools,
             tool_defs,
+            local_defs,
             audit,
             confirmer: Confirmer::beside_current_exe(),
             turn_lock: Arc::new(Mutex::new(())),
@@ -221,9 +234,18 @@ impl AgentState {
         &self.tools
     }
 
-    /// The tool definitions offered to the model.
+    /// The tool definitions offered to the model in use.
     pub fn tool_definitions(&self) -> &[ToolDefinition] {
-        &self.tool_defs
+        self.tool_definitions_for(self.provider_config().kind)
+    }
+
+    /// The tool definitions a provider of `kind` is offered.
+    pub fn tool_definitions_for(&self, kind: ProviderKind) -> &[ToolDefinition] {
+        if kind == ProviderKind::Local {
+            &self.local_defs
+        } else {
+            &self.tool_defs
+        }
     }
 
     /// Sends `msg` to every connected client.
@@ -485,11 +507,34 @@ impl AgentState {
     }
 }
 
+/// The tools the bundled local model is offered: all but the browser's. With seven
+/// more tools in its prompt, the 1.5B answered "what does /etc/hostname say" from
+/// memory instead of calling `file_read` in the running-conversation test (and it
+/// routes "open a website" to `open_url`). Cloud models get every tool, and MCP
+/// clients can call every registered one.
+fn local_tools(all: &[ToolDefinition]) -> Vec<ToolDefinition> {
+    all.iter()
+        .filter(|d| !aios_mcp::browser::TOOL_NAMES.contains(&d.name.as_str()))
+        .cloned()
+        .collect()
+}
+
 /// The built-in tools in the person's home, with the configured limits. Destructive
 /// tools named in `always_allow` are reported and never honoured (the policy ignores
 /// them too).
 fn tool_executor(config: &AgentConfig) -> ToolExecutor {
-    let registry = aios_mcp::tools::builtin();
+    let mut registry = aios_mcp::tools::builtin();
+    if config.tools.browser {
+        let browser = aios_mcp::browser::BrowserConfig::detect();
+        match browser.missing() {
+            // The agent stays up without them; every other tool works.
+            Some(why) => warn!("the browser tools are off: {why}"),
+            None => aios_mcp::browser::register(
+                &mut registry,
+                &aios_mcp::browser::Browser::new(browser),
+            ),
+        }
+    }
     for name in &config.tools.always_allow {
         match registry.get(name).map(|t| t.trust_requirement()) {
             Some(TrustRequirement::DoubleConfirm) => warn!(

@@ -237,7 +237,10 @@ async fn turn(
         }
         // Secrets (a Wi-Fi password) go to the tool only: history, the model's context
         // and the chat see them redacted.
-        let shown: Vec<ToolCall> = calls.iter().map(|c| pipeline::shown(state, c)).collect();
+        let mut shown: Vec<ToolCall> = Vec::with_capacity(calls.len());
+        for c in &calls {
+            shown.push(pipeline::shown(state, c).await);
+        }
         last_results.clear();
         let mut reply = StoredMessage::new(conv, Role::Assistant, &text, TrustLevel::System);
         reply.tool_calls = shown.clone();
@@ -278,7 +281,11 @@ async fn turn(
                             .await;
                     let result = &outcome.result;
                     state
-                        .add_taint(conv, outcome.trust, pipeline::source_of(&shown))
+                        .add_taint(
+                            conv,
+                            outcome.trust,
+                            pipeline::source_of(&shown, &result.content),
+                        )
                         .await;
                     let mut m =
                         StoredMessage::new(conv, Role::Tool, &result.content, outcome.trust);
@@ -326,7 +333,7 @@ async fn turn(
             }))?;
             // What a tool returns from outside is content, never instructions: it
             // taints the rest of the conversation.
-            taint.add(outcome.trust, pipeline::source_of(&shown));
+            taint.add(outcome.trust, pipeline::source_of(&shown, &result.content));
             messages.push(LlmMessage::Tool {
                 call_id: shown.id,
                 name: shown.name,
@@ -455,7 +462,7 @@ pub(crate) fn taint_of(history: &[StoredMessage]) -> Taint {
             .flat_map(|a| a.tool_calls.iter())
             .find(|c| Some(&c.id) == m.tool_call_id.as_ref());
         let source = match call {
-            Some(c) => pipeline::source_of(c),
+            Some(c) => pipeline::source_of(c, &m.content),
             None => format!("earlier {}", m.tool_name.as_deref().unwrap_or("content")),
         };
         taint.add(m.trust, source);

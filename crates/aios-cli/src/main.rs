@@ -14,6 +14,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio::io::AsyncBufReadExt;
 
+mod mcp;
 mod voice;
 
 /// Command-line client of the AIOS agent.
@@ -108,12 +109,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Model Context Protocol: `aios mcp serve` offers AIOS's tools to an MCP client
+    /// over stdio, through the agent's confirmation and audit.
+    #[command(subcommand)]
+    Mcp(McpCommand),
     /// Switch listening mode: `hands-free` (voice activity starts each utterance) or
     /// `push-to-talk`.
     VoiceMode {
         /// hands-free or push-to-talk.
         mode: VoiceModeArg,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum McpCommand {
+    /// Speak MCP on stdin/stdout (add `aios mcp serve` as a stdio server to the
+    /// client's configuration; see the README). Needs the agent running.
+    Serve,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -196,6 +208,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         // Recognition is CPU-bound and blocking; this runtime has nothing else to do.
         return voice::transcribe(file, *json);
     }
+    if let Command::Mcp(McpCommand::Serve) = &cli.command {
+        mcp::serve(socket_path(cli.socket)?).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut client = IpcClient::new(socket_path(cli.socket)?, ClientKind::Cli);
     if let Some(secs) = cli.timeout {
         client = client.with_idle_timeout(std::time::Duration::from_secs(secs.max(1)));
@@ -250,6 +266,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Config(_)
         | Command::Audit(_)
+        | Command::Mcp(_)
         | Command::Transcribe { .. }
         | Command::Say { .. } => {
             unreachable!("handled above")

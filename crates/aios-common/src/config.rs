@@ -35,6 +35,8 @@
 //! output_cap_bytes = 16384
 //! read_cap_bytes = 1048576 # most of one file file_read reads (the rest is reported as cut)
 //! backlight_root = "/sys/class/backlight"
+//! browser = true          # navigate, read_page, click, ...: Chromium through
+//!                         # @playwright/mcp, when `make setup` installed them
 //!
 //! [voice]
 //! stt_model = "ggml-base.bin"   # whisper model under models/
@@ -181,6 +183,10 @@ pub struct ToolsSection {
     pub read_cap_bytes: usize,
     /// Directory laid out like `/sys/class/backlight`.
     pub backlight_root: PathBuf,
+    /// Offer the browser tools (navigate, read_page, click, ...: Chromium driven
+    /// through `@playwright/mcp`). They are offered only when node, the server and
+    /// Chromium are installed (`make setup`); the agent says at start when not.
+    pub browser: bool,
 }
 
 impl Default for ToolsSection {
@@ -192,6 +198,7 @@ impl Default for ToolsSection {
             output_cap_bytes: 16 * 1024,
             read_cap_bytes: 1 << 20,
             backlight_root: "/sys/class/backlight".into(),
+            browser: true,
         }
     }
 }

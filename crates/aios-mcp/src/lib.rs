@@ -8,8 +8,9 @@
 //! [`redact`] replaces them for logs, the audit file, tool cards and the model.
 //!
 //! Policy, confirmation and audit are the agent's business; this crate never depends
-//! on it. The MCP client for the browser comes with the browser issue.
+//! on it. The browser tools ([`browser`]) are an MCP client of `@playwright/mcp`.
 
+pub mod browser;
 mod registry;
 mod schema;
 mod tool;

@@ -35,6 +35,12 @@ impl ToolRegistry {
         self.tools.insert(def.name.clone(), (Arc::new(tool), def));
     }
 
+    /// Adds a shared tool (the browser's tools share one browser).
+    pub fn register_shared(&mut self, tool: Arc<dyn Tool>) {
+        let def = tool.definition();
+        self.tools.insert(def.name.clone(), (tool, def));
+    }
+
     /// The tool called `name`.
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Tool>> {
         self.tools.get(name).map(|(t, _)| t)
@@ -114,6 +120,25 @@ impl ToolExecutor {
         // A tool may raise its own floor, never lower it.
         assessed.requirement = assessed.requirement.max(tool.trust_requirement());
         Ok((tool.clone(), assessed))
+    }
+
+    /// `args` with every secret redacted: the schema's `x-secret` properties and
+    /// those the tool names for this call ([`Tool::secret_arguments`]). An unknown
+    /// tool's arguments are redacted by their names.
+    pub async fn redacted(&self, name: &str, args: &Value) -> Value {
+        let Some((tool, def)) = self.registry.tools.get(name) else {
+            return crate::schema::redact_unknown(args);
+        };
+        let mut shown = crate::schema::redact(&def.parameters, args);
+        let secret = tool.secret_arguments(args, &self.ctx).await;
+        if let Some(map) = shown.as_object_mut() {
+            for key in secret {
+                if let Some(v) = map.get_mut(&key) {
+                    *v = Value::String(crate::schema::REDACTED.into());
+                }
+            }
+        }
+        shown
     }
 
     /// Validates and runs a call. Callers that need a policy decision in between use

@@ -237,6 +237,14 @@ pub trait Tool: Send + Sync {
         Ok(Assessment::plain(self.trust_requirement()))
     }
 
+    /// Argument names whose values are secrets for this call only, beyond the
+    /// schema's `x-secret` ones: the text typed into a web page's password field.
+    /// They reach the tool and nothing else (the prompt, history, the audit log and
+    /// the model see them redacted). A tool that cannot tell should name them.
+    async fn secret_arguments(&self, _args: &Value, _ctx: &ToolContext) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Runs the call. `args` has passed schema validation.
     async fn execute(&self, args: Value, ctx: &ToolContext) -> Result<String, ToolError>;
 }

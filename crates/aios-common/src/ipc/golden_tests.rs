@@ -401,3 +401,44 @@ fn voice() {
         r#"{"type":"input_level","level":0.5}"#,
     );
 }
+
+#[test]
+fn outside_programs_list_and_run_tools() {
+    golden(
+        IpcMessage::Hello(Hello {
+            protocol_version: 6,
+            client_kind: ClientKind::Mcp,
+        }),
+        r#"{"type":"hello","protocol_version":6,"client_kind":"mcp"}"#,
+    );
+    golden(
+        IpcMessage::ToolsRequest(ToolsRequest { request_id: id() }),
+        &format!(r#"{{"type":"tools_request","request_id":"{ID}"}}"#),
+    );
+    golden(
+        IpcMessage::ToolsReply(ToolsReply {
+            request_id: id(),
+            tools: vec![ToolDefinition {
+                name: "file_list".into(),
+                description: "List a folder.".into(),
+                parameters: json!({"type": "object", "properties": {"path": {"type": "string"}}}),
+            }],
+        }),
+        &format!(
+            r#"{{"type":"tools_reply","request_id":"{ID}","tools":[{{"name":"file_list","description":"List a folder.","parameters":{{"type":"object","properties":{{"path":{{"type":"string"}}}}}}}}]}}"#
+        ),
+    );
+    golden(
+        IpcMessage::ToolRun(ToolRunRequest {
+            request_id: id(),
+            call: ToolCall {
+                id: "mcp-1".into(),
+                name: "file_delete".into(),
+                arguments: json!({"path": "~/notes.txt"}),
+            },
+        }),
+        &format!(
+            r#"{{"type":"tool_run","request_id":"{ID}","call":{{"id":"mcp-1","name":"file_delete","arguments":{{"path":"~/notes.txt"}}}}}}"#
+        ),
+    );
+}

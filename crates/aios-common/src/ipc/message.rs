@@ -62,6 +62,14 @@ pub enum IpcMessage {
     VoiceState(VoiceStateEvent),
     /// Agent → every client: microphone level while listening (about 20 a second).
     InputLevel(InputLevelEvent),
+    /// Client (`aios mcp serve`) → agent: the tools an outside program may call.
+    ToolsRequest(ToolsRequest),
+    /// Agent → client: their definitions.
+    ToolsReply(ToolsReply),
+    /// Client (`aios mcp serve`) → agent: run one tool for an outside program
+    /// through the model's own pipeline (policy, confirmation on the person's
+    /// screen, rate limit, audit); answered by a `tool_result` with its id.
+    ToolRun(ToolRunRequest),
     /// Either way: a typed error.
     Error(ErrorReply),
 }
@@ -94,6 +102,9 @@ pub const MESSAGE_TYPES: &[&str] = &[
     "transcript",
     "voice_state",
     "input_level",
+    "tools_request",
+    "tools_reply",
+    "tool_run",
     "error",
 ];
 
@@ -126,6 +137,9 @@ impl IpcMessage {
             IpcMessage::Transcript(_) => "transcript",
             IpcMessage::VoiceState(_) => "voice_state",
             IpcMessage::InputLevel(_) => "input_level",
+            IpcMessage::ToolsRequest(_) => "tools_request",
+            IpcMessage::ToolsReply(_) => "tools_reply",
+            IpcMessage::ToolRun(_) => "tool_run",
             IpcMessage::Error(_) => "error",
         }
     }
@@ -143,6 +157,34 @@ pub enum ClientKind {
     Dock,
     /// A test or benchmark.
     Test,
+    /// `aios mcp serve`: the bridge of an outside MCP client. What it asks for is
+    /// not the person's word: its calls run as outside content (see `tool_run`).
+    Mcp,
+}
+
+/// Asks for the tools an outside program may call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolsRequest {
+    /// Echoed in the reply.
+    pub request_id: Uuid,
+}
+
+/// The tools, as the model sees them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolsReply {
+    /// The request answered.
+    pub request_id: Uuid,
+    /// Name, description and argument schema of each, in name order.
+    pub tools: Vec<crate::types::ToolDefinition>,
+}
+
+/// One call an outside program asks for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolRunRequest {
+    /// Carried by the `confirm_pending` and `tool_result` that answer it.
+    pub request_id: Uuid,
+    /// The call (its `id` names it in the audit log).
+    pub call: ToolCall,
 }
 
 /// First frame of every connection.

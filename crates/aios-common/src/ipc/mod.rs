@@ -60,6 +60,14 @@
 //!    saying what failed, in which case nothing was saved and nothing changed. The
 //!    key is never logged nor sent back. `status_reply`'s `configured` is `false`
 //!    while the agent runs on defaults for want of a config file.
+//!    Outside programs (`aios mcp serve`, client kind `mcp`): `tools_request` →
+//!    `tools_reply`; `tool_run` → a `confirm_pending` event while the person is
+//!    asked, then a `tool_result` with its `request_id` (status `denied` or
+//!    `timed_out` when it did not run). A `tool_run` is not the person's word: it
+//!    runs as outside content named "mcp client" (no `always_allow`, every
+//!    confirm-level call asked on the person's screen, which the program cannot
+//!    answer), one at a time with the conversation's turns, rate-limited and
+//!    audited like the model's calls.
 //! 8. A frame that cannot be accepted (too long, truncated, not UTF-8, not JSON, an
 //!    unknown `type`, a known type with bad fields) is answered with an
 //!    [`ErrorReply`] naming the [`ErrorCode`] when the socket still takes writes, is
@@ -91,7 +99,7 @@ pub use codec::{CodecError, FrameDecoder, MessageCodec, decode_message, encode_m
 pub use message::*;
 
 /// Version of this protocol; bumped on any incompatible change to [`IpcMessage`].
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// Default maximum frame body, in bytes (1 MiB).
 pub const DEFAULT_MAX_FRAME: usize = 1024 * 1024;

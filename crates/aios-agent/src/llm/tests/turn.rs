@@ -145,8 +145,15 @@ async fn a_tool_call_runs_and_its_result_goes_back_to_the_model() {
         .iter()
         .filter_map(|t| t["function"]["name"].as_str())
         .collect();
+    // The twelve built-in tools, and the seven browser tools when `make setup`
+    // installed the browser (node, @playwright/mcp, Chromium).
+    let browser = aios_mcp::browser::BrowserConfig::detect()
+        .missing()
+        .is_none();
     assert!(
-        offered.contains(&"system_info") && offered.len() == 12,
+        offered.contains(&"system_info")
+            && offered.contains(&"navigate") == browser
+            && offered.len() == if browser { 19 } else { 12 },
         "{offered:?}"
     );
 }
