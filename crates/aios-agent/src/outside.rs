@@ -20,6 +20,42 @@ use crate::state::AgentState;
 /// How an outside program's calls are named in prompts and the audit log.
 pub const MCP_SOURCE: &str = "mcp client";
 
+/// Why an outside program may not read what `call` reads, if it may not: AIOS's
+/// own files (its config holds the provider's API key; its state, history and
+/// cache) and the person's keys (`~/.ssh`, `~/.gnupg`). Reads need no
+/// confirmation, so they are refused outright; the model may still read them for
+/// the person.
+pub(crate) fn refused_read(
+    state: &AgentState,
+    call: &aios_common::types::ToolCall,
+) -> Option<String> {
+    if !matches!(
+        call.name.as_str(),
+        "file_read" | "file_list" | "file_search"
+    ) {
+        return None;
+    }
+    let path = call.arguments.get("path")?.as_str()?;
+    let ctx = state.tools().context();
+    let asked = ctx.resolve(path);
+    let real = std::fs::canonicalize(&asked).unwrap_or(asked);
+    let private = ctx
+        .protected
+        .iter()
+        .cloned()
+        .chain([ctx.home.join(".ssh"), ctx.home.join(".gnupg")]);
+    for p in private {
+        let p = std::fs::canonicalize(&p).unwrap_or(p);
+        if real.starts_with(&p) {
+            return Some(format!(
+                "refused: {} holds AIOS's own files or the person's keys; an outside program may not read it",
+                real.display()
+            ));
+        }
+    }
+    None
+}
+
 /// Runs `req` through the tool pipeline and answers `client` with its outcome.
 pub(crate) async fn run(state: &Arc<AgentState>, req: &ToolRunRequest, client: &ClientHandle) {
     let turn = state.turn_guard().await;

@@ -42,8 +42,10 @@ pub(crate) async fn shown(state: &AgentState, call: &ToolCall) -> ToolCall {
 /// page's address (the browser tools' first line names the page: "Page: Title
 /// (url)").
 pub(crate) fn source_of(call: &ToolCall, output: &str) -> String {
+    // Only the first line, which AIOS writes: the page's own text comes after it,
+    // and its title (one line, cut) sits before the address, which is last.
     let page = || {
-        let line = output.lines().find_map(|l| l.split("Page: ").nth(1))?;
+        let line = output.lines().next()?.strip_prefix("Page: ")?;
         let url = line.rsplit_once(" (")?.1.strip_suffix(')')?;
         Some(url.to_owned())
     };
@@ -107,6 +109,14 @@ pub(crate) async fn run(
         Ok(t) => t,
         Err(e) => return deny(e.to_string(), ToolStatus::Denied).await,
     };
+    if taint
+        .sources
+        .iter()
+        .any(|s| s == crate::outside::MCP_SOURCE)
+        && let Some(why) = crate::outside::refused_read(state, call)
+    {
+        return deny(why, ToolStatus::Denied).await;
+    }
     let requirement = assessed.requirement;
     let always_allow = &state.config().tools.always_allow;
     let decision = decide(
@@ -234,4 +244,35 @@ fn clip(s: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}…", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(name: &str) -> ToolCall {
+        ToolCall {
+            id: "c".into(),
+            name: name.into(),
+            arguments: serde_json::json!({}),
+        }
+    }
+
+    #[test]
+    fn a_pages_source_is_its_address_and_the_page_cannot_choose_it() {
+        let real = "http://127.0.0.1:8000/";
+        // A title that names another address: the real one is last on the line.
+        let out = format!("Page: Home (https://bank.example) ({real})\nWelcome");
+        assert_eq!(source_of(&call("get_page_text"), &out), real);
+        // The page's text (or the model's words for an element) on later lines
+        // cannot stand in for the first.
+        let out = format!("Page: Home ({real})\nPage: Bank (https://bank.example)");
+        assert_eq!(source_of(&call("click"), &out), real);
+        let out = "Clicked x.\nPage: Bank (https://bank.example)";
+        assert_eq!(source_of(&call("click"), out), "a web page");
+        assert_eq!(
+            source_of(&call("read_page"), "Page: none open"),
+            "a web page"
+        );
+    }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use aios_common::ipc::server::{ClientHandle, Handler};
 use aios_common::ipc::{
-    ChatRequest, ConversationStarted, ErrorCode, ErrorReply, HistoryReply, IpcMessage,
+    ChatRequest, ClientKind, ConversationStarted, ErrorCode, ErrorReply, HistoryReply, IpcMessage,
     PROTOCOL_VERSION, StatusReply, ToolsReply,
 };
 use aios_common::types::ChatMessage;
@@ -94,10 +94,16 @@ impl Handler for Router {
                 }
             }
         });
-        // Events for every client (voice, spoken turns) follow on their own task.
+        // Events for every client (voice, spoken turns) follow on their own task;
+        // not to an MCP bridge, which reads only while a call of its own runs and
+        // has no business with the person's transcripts.
         let mut rx = self.state.subscribe();
         let to = self_client;
+        let for_mcp = to.kind() == ClientKind::Mcp;
         let events = tokio::spawn(async move {
+            if for_mcp {
+                return;
+            }
             loop {
                 match rx.recv().await {
                     Ok(msg) => {
@@ -138,6 +144,11 @@ impl Handler for Router {
                 debug!(%request_id, provider = r.provider.as_str(), "setup request");
                 queue(session, Job::Setup(r), request_id, client).await
             }
+            IpcMessage::ChatRequest(r) if client.kind() == ClientKind::Mcp => client.send(refuse(
+                Some(r.request_id),
+                ErrorCode::Forbidden,
+                "an MCP bridge cannot start a turn: its words are not the person's".into(),
+            )),
             IpcMessage::ChatRequest(req) => {
                 let request_id = req.request_id;
                 debug!(%request_id, chars = req.content.len(), "chat request");
@@ -147,6 +158,11 @@ impl Handler for Router {
                 request_id: r.request_id,
                 tools: self.state.tools().registry().definitions(),
             })),
+            IpcMessage::ToolRun(r) if client.kind() != ClientKind::Mcp => client.send(refuse(
+                Some(r.request_id),
+                ErrorCode::Forbidden,
+                "tool_run is for MCP bridges (client kind mcp, `aios mcp serve`)".into(),
+            )),
             IpcMessage::ToolRun(r) => {
                 let request_id = r.request_id;
                 debug!(%request_id, tool = r.call.name.as_str(), "tool run");

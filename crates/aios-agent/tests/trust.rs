@@ -1272,7 +1272,13 @@ fn a_page_that_says_delete_is_shown_as_the_source_and_nothing_is_deleted() {
         call("d1", "file_delete", json!({"path": "~/notes.txt"})),
         text("I did not delete it."),
     ];
-    let mut a = Agent::start(env, replies, 2, "", &[]);
+    // Chromium refuses its sandbox as root (CI); the agent never runs as root.
+    let vars = if nix::unistd::geteuid().is_root() {
+        vec![("AIOS_BROWSER_NO_SANDBOX".to_owned(), "1".to_owned())]
+    } else {
+        Vec::new()
+    };
+    let mut a = Agent::start(env, replies, 2, "", &vars);
     let q = a.ask("open the recipe page and read it");
     // Opening a page is confirmed, naming the address.
     let shown = a.expect("Allow? [y/N]");
@@ -1311,6 +1317,7 @@ fn an_mcp_client_lists_and_runs_tools_and_cannot_approve_a_delete() {
     std::fs::write(&notes, "my notes").expect("w");
     let mut serve = env.cmd(common::aios_bin());
     serve.args(["mcp", "serve"]).stderr(Stdio::null());
+    let config = env.config();
     let mut a = Agent::start(env, vec![], 2, "", &[]);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -1336,6 +1343,50 @@ fn an_mcp_client_lists_and_runs_tools_and_cannot_approve_a_delete() {
     assert_ne!(listed.is_error, Some(true), "{listed:?}");
     let text = listed.content[0].as_text().expect("text").text.clone();
     assert!(text.contains("notes.txt"), "{text}");
+    // AIOS's own files (the config holds the provider's key) are not read for it.
+    let read = rt
+        .block_on(
+            client.call_tool(
+                CallToolRequestParams::new("file_read")
+                    .with_arguments(object(json!({"path": config.display().to_string()}))),
+            ),
+        )
+        .expect("file_read");
+    assert_eq!(read.is_error, Some(true), "{read:?}");
+    let text = read.content[0].as_text().expect("text").text.clone();
+    assert!(
+        text.contains("an outside program may not read it"),
+        "{text}"
+    );
+    // Only an MCP bridge may ask for a tool run; the person's own clients are
+    // refused (their words go through the model).
+    rt.block_on(async {
+        use aios_common::ipc::client::IpcClient;
+        use aios_common::ipc::{ClientKind, ErrorCode, IpcMessage, ToolRunRequest};
+        let mut cli = IpcClient::new(a.env.socket(), ClientKind::Cli);
+        cli.connect().await.expect("connect");
+        let id = uuid::Uuid::new_v4();
+        cli.send(&IpcMessage::ToolRun(ToolRunRequest {
+            request_id: id,
+            call: aios_common::types::ToolCall {
+                id: "x".into(),
+                name: "file_list".into(),
+                arguments: json!({"path": "~"}),
+            },
+        }))
+        .await
+        .expect("send");
+        loop {
+            match cli.recv().await.expect("reply") {
+                IpcMessage::Error(e) if e.request_id == Some(id) => {
+                    assert_eq!(e.code, ErrorCode::Forbidden, "{e:?}");
+                    break;
+                }
+                IpcMessage::ToolResult(r) => panic!("a cli client ran a tool: {r:?}"),
+                _ => {}
+            }
+        }
+    });
 
     // A delete waits for the person, on their terminal, naming the MCP client as
     // the source; the client cannot answer it; nobody does; denied.

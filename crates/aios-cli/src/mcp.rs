@@ -128,7 +128,7 @@ impl ServerHandler for Bridge {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let id = Uuid::new_v4();
         let call = ToolCall {
@@ -136,16 +136,23 @@ impl ServerHandler for Bridge {
             name: request.name.to_string(),
             arguments: Value::Object(request.arguments.unwrap_or_default()),
         };
-        let result = match self
-            .ask(
-                IpcMessage::ToolRun(ToolRunRequest {
-                    request_id: id,
-                    call,
-                }),
-                id,
-            )
-            .await?
-        {
+        let asked = self.ask(
+            IpcMessage::ToolRun(ToolRunRequest {
+                request_id: id,
+                call,
+            }),
+            id,
+        );
+        let answer = tokio::select! {
+            a = asked => a?,
+            // The client gave up: closing the connection withdraws a question still
+            // on the person's screen (a denial); the next call reconnects.
+            () = context.ct.cancelled() => {
+                self.agent.lock().await.disconnect();
+                return Err(ErrorData::internal_error("cancelled by the client", None));
+            }
+        };
+        let result = match answer {
             IpcMessage::ToolResult(r) => {
                 let content = vec![ContentBlock::text(r.result.content)];
                 match r.status {

@@ -54,6 +54,8 @@ fn config(out: &std::path::Path) -> BrowserConfig {
     c.headless = true;
     c.output_dir = out.join("browser-out");
     c.call_timeout = Duration::from_secs(90);
+    // Chromium refuses its sandbox as root (CI); the agent never runs as root.
+    c.no_sandbox = nix::unistd::geteuid().is_root();
     c
 }
 
@@ -103,12 +105,21 @@ async fn the_browser_navigates_reads_clicks_types_and_takes_a_picture() {
         .await
         .expect("find");
     let button = ref_of(&found, "Say hello");
-    ex.execute(
-        "click",
-        json!({"element": "the Say hello button", "target": button}),
-    )
-    .await
-    .expect("click");
+    // The prompt says what the page calls the target, whatever the model called it.
+    let click = json!({"element": "the Close button", "target": button});
+    let (_, assessed) = ex.check("click", &click).await.expect("assess");
+    assert!(
+        assessed.notes.iter().any(|n| n.contains("Say hello")),
+        "{assessed:?}"
+    );
+    let Err(e) = ex
+        .check("click", &json!({"element": "x", "target": "e999"}))
+        .await
+    else {
+        panic!("a click on an element the page lacks was assessed");
+    };
+    assert!(e.to_string().contains("no element e999"), "{e}");
+    ex.execute("click", click).await.expect("click");
     let text = ex.execute("get_page_text", json!({})).await.expect("text");
     assert!(text.contains("The button was pressed."), "{text}");
 

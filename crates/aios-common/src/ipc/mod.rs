@@ -66,8 +66,11 @@
 //!    `timed_out` when it did not run). A `tool_run` is not the person's word: it
 //!    runs as outside content named "mcp client" (no `always_allow`, every
 //!    confirm-level call asked on the person's screen, which the program cannot
-//!    answer), one at a time with the conversation's turns, rate-limited and
-//!    audited like the model's calls.
+//!    answer; AIOS's own files and `~/.ssh`, `~/.gnupg` are not read for it), one
+//!    at a time with the conversation's turns, rate-limited and audited like the
+//!    model's calls. Only a client of kind `mcp` may send `tool_run`; it may not
+//!    send `chat_request` (both refused with `forbidden`), and it gets none of the
+//!    events sent to every client.
 //! 8. A frame that cannot be accepted (too long, truncated, not UTF-8, not JSON, an
 //!    unknown `type`, a known type with bad fields) is answered with an
 //!    [`ErrorReply`] naming the [`ErrorCode`] when the socket still takes writes, is

@@ -38,6 +38,9 @@ pub struct BrowserConfig {
     pub output_dir: PathBuf,
     /// Longest wait for one browser call (a page load included).
     pub call_timeout: Duration,
+    /// Run Chromium without its sandbox: only for tests that run as root (CI),
+    /// where Chromium refuses its sandbox; set by `AIOS_BROWSER_NO_SANDBOX=1`.
+    pub no_sandbox: bool,
 }
 
 impl BrowserConfig {
@@ -62,8 +65,13 @@ impl BrowserConfig {
             server: root.join("node_modules/@playwright/mcp/cli.js"),
             chromium: which("chromium").unwrap_or_else(|| "/usr/bin/chromium".into()),
             headless: !display,
-            output_dir: std::env::temp_dir().join(format!("aios-browser-{}", std::process::id())),
+            // Screenshots and snapshots of pages the person may be logged in to:
+            // a folder of the person's own (created 0700 on start).
+            output_dir: std::env::var_os("XDG_RUNTIME_DIR")
+                .map_or_else(std::env::temp_dir, PathBuf::from)
+                .join(format!("aios-browser-{}", std::process::id())),
             call_timeout: Duration::from_secs(60),
+            no_sandbox: std::env::var_os("AIOS_BROWSER_NO_SANDBOX").is_some_and(|v| v == "1"),
         }
     }
 
@@ -121,10 +129,17 @@ pub struct Page {
 }
 
 impl Page {
-    /// The `- Page URL:` and `- Page Title:` lines of a server reply.
+    /// The `- Page URL:` and `- Page Title:` lines of a server reply's `### Page`
+    /// section (only there: the page's console messages come earlier and say what
+    /// the page wants).
     fn from_reply(text: &str) -> Self {
+        let section = text
+            .split("### Page\n")
+            .nth(1)
+            .map_or("", |s| s.split("\n### ").next().unwrap_or(s));
         let line = |key: &str| {
-            text.lines()
+            section
+                .lines()
                 .find_map(|l| l.trim().strip_prefix(key))
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
@@ -172,7 +187,18 @@ impl Browser {
             return Err(ToolError::failed(why));
         }
         let c = &self.config;
-        let _ = std::fs::create_dir_all(&c.output_dir);
+        if nix::unistd::geteuid().is_root() && !c.no_sandbox {
+            return Err(ToolError::failed(
+                "the browser does not run as root: Chromium's sandbox refuses root, and untrusted pages must not run without it; run AIOS as your user",
+            ));
+        }
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            let _ = std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&c.output_dir);
+        }
         let mut cmd = tokio::process::Command::new(&c.node);
         cmd.arg(&c.server)
             .args(["--browser", "chromium", "--executable-path"])
@@ -185,8 +211,7 @@ impl Browser {
         if c.headless {
             cmd.arg("--headless");
         }
-        // Chromium's sandbox refuses root (CI, the live image's tests).
-        if nix::unistd::geteuid().is_root() {
+        if c.no_sandbox {
             cmd.arg("--no-sandbox");
         }
         let mut wrapped = CommandWrap::from(cmd);
@@ -236,14 +261,17 @@ impl Browser {
         };
         let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
         debug!(tool, "browser call");
-        let result = tokio::time::timeout(self.config.call_timeout, session.call_tool(params))
-            .await
-            .map_err(|_| {
-                ToolError::failed(format!(
-                    "the browser did not finish `{tool}` within {} s",
-                    self.config.call_timeout.as_secs()
-                ))
-            })?;
+        let Ok(result) =
+            tokio::time::timeout(self.config.call_timeout, session.call_tool(params)).await
+        else {
+            // A page that hangs the browser (a script that never ends) would make
+            // every later call wait as long: the next one starts a fresh browser.
+            *guard = None;
+            return Err(ToolError::failed(format!(
+                "the browser did not finish `{tool}` within {} s; it was stopped",
+                self.config.call_timeout.as_secs()
+            )));
+        };
         let result = match result {
             Ok(r) => r,
             Err(e) => {
@@ -269,6 +297,7 @@ impl Browser {
         if let Some(s) = self.session.lock().await.take() {
             let _ = s.cancel().await;
         }
+        let _ = std::fs::remove_dir_all(&self.config.output_dir);
     }
 }
 

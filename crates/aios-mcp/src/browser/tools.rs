@@ -26,7 +26,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::client::{Browser, Page};
-use crate::tool::{Tool, ToolContext, ToolError, definition_for, parse_args};
+use crate::tool::{Assessment, Tool, ToolContext, ToolError, definition_for, parse_args};
 
 /// Every browser tool, sharing one browser.
 pub fn tools(browser: &Arc<Browser>) -> Vec<Arc<dyn Tool>> {
@@ -41,10 +41,19 @@ pub fn tools(browser: &Arc<Browser>) -> Vec<Arc<dyn Tool>> {
     ]
 }
 
+/// Longest page title AIOS shows or says.
+const TITLE_MAX: usize = 80;
+
 /// "Page: Title (url)" for a reply: the line AIOS's browser tools start with,
 /// which the agent reads the taint source from.
 fn page_header(page: &Page) -> String {
-    match (&page.title, &page.url) {
+    // A page chooses its title: one line, cut, so it cannot push text of its own
+    // onto the line the taint source is read from.
+    let title = page.title.as_ref().map(|t| {
+        let t: String = t.split_whitespace().collect::<Vec<_>>().join(" ");
+        t.chars().take(TITLE_MAX).collect::<String>()
+    });
+    match (&title, &page.url) {
         (Some(t), Some(u)) => format!("Page: {t} ({u})"),
         (None, Some(u)) => format!("Page: {u} ({u})"),
         (Some(t), None) => format!("Page: {t}"),
@@ -205,6 +214,30 @@ struct ClickArgs {
     target: String,
 }
 
+/// What the page itself calls the element `target` names (its role and
+/// accessible name or text), for the confirmation prompt: the model's words for
+/// it (`element`) are not what decides what is clicked. A target the page cannot
+/// find is refused before anyone is asked.
+async fn element_as_the_page_names_it(
+    browser: &Browser,
+    target: &str,
+) -> Result<String, ToolError> {
+    let r = browser
+        .call(
+            "browser_evaluate",
+            json!({
+                "function": "(e) => [e.getAttribute('role') || e.tagName.toLowerCase(), e.type || '', (e.getAttribute('aria-label') || e.innerText || e.value || e.placeholder || e.name || e.id || '').trim()].join(' | ')",
+                "target": target,
+            }),
+        )
+        .await
+        .map_err(|e| ToolError::failed(format!("the page has no element {target}: {e}")))?;
+    let raw = result(&r.text);
+    let said = serde_json::from_str::<String>(raw).unwrap_or_else(|_| raw.to_owned());
+    let one_line: String = said.split_whitespace().collect::<Vec<_>>().join(" ");
+    Ok(one_line.chars().take(120).collect())
+}
+
 /// `click`: clicks an element of the open page.
 pub struct Click(Arc<Browser>);
 
@@ -226,6 +259,14 @@ impl Tool for Click {
             args["target"].as_str().unwrap_or("?")
         )
     }
+    async fn assess(&self, args: &Value, _ctx: &ToolContext) -> Result<Assessment, ToolError> {
+        let target = args["target"].as_str().unwrap_or_default();
+        let named = element_as_the_page_names_it(&self.0, target).await?;
+        Ok(Assessment {
+            requirement: TrustRequirement::Confirm,
+            notes: vec![format!("the page calls {target}: {named}")],
+        })
+    }
     async fn execute(&self, args: Value, ctx: &ToolContext) -> Result<String, ToolError> {
         let a: ClickArgs = parse_args("click", args)?;
         let r = self
@@ -235,7 +276,7 @@ impl Tool for Click {
                 json!({"element": a.element, "target": a.target}),
             )
             .await?;
-        Ok(ctx.cap(&format!("Clicked {}. {}", a.element, page_header(&r.page))))
+        Ok(ctx.cap(&format!("{}\nClicked {}.", page_header(&r.page), a.element)))
     }
 }
 
@@ -283,6 +324,14 @@ impl Tool for TypeText {
             }
         )
     }
+    async fn assess(&self, args: &Value, _ctx: &ToolContext) -> Result<Assessment, ToolError> {
+        let target = args["target"].as_str().unwrap_or_default();
+        let named = element_as_the_page_names_it(&self.0, target).await?;
+        Ok(Assessment {
+            requirement: TrustRequirement::Confirm,
+            notes: vec![format!("the page calls {target}: {named}")],
+        })
+    }
     async fn secret_arguments(&self, args: &Value, _ctx: &ToolContext) -> Vec<String> {
         // What the page says the field is; a field it cannot be asked about counts
         // as a password (fail closed: the person sees "[redacted]" at worst).
@@ -293,12 +342,21 @@ impl Tool for TypeText {
             .0
             .call(
                 "browser_evaluate",
-                json!({"function": "(element) => element.type || ''", "target": target}),
+                json!({"function": "(element) => element.type || element.tagName.toLowerCase()", "target": target}),
             )
             .await
             .map(|r| result(&r.text).trim_matches('"').to_ascii_lowercase());
+        // Only a field the page says is a plain kind shows its text; a password,
+        // an unknown kind or no answer is a secret.
         match kind {
-            Ok(k) if k != "password" => Vec::new(),
+            Ok(k)
+                if [
+                    "text", "search", "email", "url", "tel", "number", "textarea",
+                ]
+                .contains(&k.as_str()) =>
+            {
+                Vec::new()
+            }
             _ => vec!["text".into()],
         }
     }
@@ -312,9 +370,9 @@ impl Tool for TypeText {
             )
             .await?;
         Ok(ctx.cap(&format!(
-            "Typed into {}. {}",
-            a.element,
-            page_header(&r.page)
+            "{}\nTyped into {}.",
+            page_header(&r.page),
+            a.element
         )))
     }
 }
@@ -370,10 +428,10 @@ impl Tool for Screenshot {
             .and(tokio::fs::write(&path, &png).await)
             .map_err(|e| ToolError::failed(format!("cannot save {}: {e}", path.display())))?;
         Ok(format!(
-            "Saved a picture of the page to {} ({} bytes). {}",
+            "{}\nSaved a picture of the page to {} ({} bytes).",
+            page_header(&r.page),
             path.display(),
-            png.len(),
-            page_header(&r.page)
+            png.len()
         ))
     }
 }
