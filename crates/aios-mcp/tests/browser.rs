@@ -169,6 +169,38 @@ async fn the_browser_navigates_reads_clicks_types_and_takes_a_picture() {
         distinct.len()
     );
 
+    // The server dies (node killed): the next calls start a new one.
+    let me = std::process::id();
+    let node = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
+                let after = st.rsplit_once(") ").map_or("", |(_, rest)| rest);
+                st.contains("(node)")
+                    && after.split_whitespace().nth(1) == Some(me.to_string().as_str())
+            })
+        })
+        .expect("the browser's node server is our child");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(node as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill node");
+    let mut again = None;
+    for _ in 0..3 {
+        match ex.execute("navigate", json!({"url": url})).await {
+            Ok(o) => {
+                again = Some(o);
+                break;
+            }
+            // The first call may still meet the dead one.
+            Err(e) => assert!(e.to_string().contains("browser"), "{e}"),
+        }
+    }
+    let again = again.expect("a new browser after the old one died");
+    assert!(again.contains("AIOS test page"), "{again}");
+
     browser.stop().await;
 }
 
