@@ -25,8 +25,10 @@ done
 step() { printf '\n== %s\n' "$*"; }
 
 step "build (release)"
-cargo build --release -p aios-agent -p aios-llm -p aios-cli -p aios-chat -p aios-dock \
-    -p aios-benches --bin voice_bench --bin voice_to_voice --bin plot_results
+# Two commands: `--bin` limits every package named with it to those binaries, so
+# one command would leave a stale aios-agent behind (it happened).
+cargo build --release -p aios-agent -p aios-llm -p aios-cli -p aios-chat -p aios-dock
+cargo build --release -p aios-benches --bin voice_bench --bin voice_to_voice --bin plot_results
 make -s models
 
 step "the engines underneath: ours against pywhispercpp and piper-tts (.venv-bench)"

@@ -21,7 +21,9 @@
 //! server:
 //!
 //! `scripts/with-headless-audio.sh $CARGO_TARGET_DIR/release/voice_to_voice --llm instant`
-//! after `cargo build --release -p aios-agent -p aios-benches --bin voice_to_voice`
+//! after `cargo build --release -p aios-agent` and
+//! `cargo build --release -p aios-benches --bin voice_to_voice` (two commands: with
+//! `--bin`, cargo builds only the named binaries of every package named)
 //! (`--llm local` also needs `-p aios-llm`).
 
 use std::io::Read;
@@ -188,8 +190,16 @@ fn main() -> Result<()> {
         .env("AIOS_SOCKET", &socket)
         .env("AIOS_MODELS_DIR", root.join("models"))
         .env("DBUS_SYSTEM_BUS_ADDRESS", bus_address.trim())
-        .env("RUST_LOG", "warn")
-        .stderr(Stdio::null());
+        // `AIOS_BENCH_AGENT_LOG=FILE` keeps the agent's (and its worker's) log, at
+        // `RUST_LOG` (default warn), to see where a slow turn spent its time.
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stderr(match std::env::var_os("AIOS_BENCH_AGENT_LOG") {
+            Some(f) => Stdio::from(std::fs::File::create(f).context("AIOS_BENCH_AGENT_LOG")?),
+            None => Stdio::null(),
+        });
     let started = Instant::now();
     let _agent = Killed(cmd.spawn().context("start aios-agent")?);
 
@@ -201,7 +211,12 @@ fn main() -> Result<()> {
         let mut client =
             IpcClient::new(&socket, ClientKind::Test).with_idle_timeout(Duration::from_secs(300));
         let deadline = Instant::now() + Duration::from_secs(30);
-        while client.connect().await.is_err() {
+        while let Err(e) = client.connect().await {
+            // A stale agent binary speaks another protocol: say so, not "no socket".
+            ensure!(
+                !matches!(e, aios_common::ipc::client::ClientError::Rejected(_)),
+                "the agent refused the bench ({e}); rebuild it: cargo build --release -p aios-agent"
+            );
             ensure!(Instant::now() < deadline, "the agent did not open its socket");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
