@@ -37,6 +37,11 @@ struct Agent {
 
 impl Agent {
     fn start(replies: Vec<Reply>, env_vars: &[(String, String)]) -> Self {
+        Self::start_with(replies, env_vars, "")
+    }
+
+    /// With `extra` appended to the config.
+    fn start_with(replies: Vec<Reply>, env_vars: &[(String, String)], extra: &str) -> Self {
         let env = Env::new();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -45,7 +50,7 @@ impl Agent {
             .expect("runtime");
         let server = rt.block_on(Server::start(replies));
         env.write_config(&format!(
-            "[provider]\ntype = \"openai\"\nbase_url = \"{}\"\napi_key = \"sk-test\"\ntimeout_secs = 10\n\n[agent]\nkeep_history = false\n\n[voice]\nenabled = true\n",
+            "[provider]\ntype = \"openai\"\nbase_url = \"{}\"\napi_key = \"sk-test\"\ntimeout_secs = 10\n\n[agent]\nkeep_history = false\n\n[voice]\nenabled = true\n{extra}",
             server.base
         ));
         let child = env
@@ -446,6 +451,106 @@ fn listen_speaks_a_summary_of_a_tool_turn_not_its_output() {
                 "{w:?} of the tool output was spoken: {heard_back:?}"
             );
         }
+    }
+}
+
+/// A weather page on 127.0.0.1; returns its address.
+fn serve_weather_page() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { break };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let body = "<!doctype html><html><head><title>Weather in Berlin</title></head><body>\
+                <h1>Berlin</h1><p>Sunny with a light breeze, twenty-one degrees, humidity forty percent.</p>\
+                </body></html>";
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://{addr}/")
+}
+
+#[test]
+fn open_the_weather_for_berlin_spoken_opens_the_page_and_does_not_read_it() {
+    let said = "I opened Weather in Berlin.";
+    let question_wav = {
+        let mut tts = aios_voice::Tts::load(&model("en_US-joe-medium.onnx")).expect("Piper");
+        let speech = tts
+            .synthesize("Open the weather for Berlin.")
+            .expect("synthesize");
+        let tmp = tempfile::NamedTempFile::new().expect("temp file");
+        aios_voice::tts::write_wav(tmp.path(), &speech).expect("write");
+        std::fs::read(tmp.path()).expect("read")
+    };
+    let url = serve_weather_page();
+    // A cloud model (scripted) is offered the browser; navigate is allowed unasked
+    // here (no taint yet), as a person may set it: the test has no one to answer.
+    // Chromium refuses its sandbox as root (CI); the agent never runs as root.
+    let vars = if nix::unistd::geteuid().is_root() {
+        vec![("AIOS_BROWSER_NO_SANDBOX".to_owned(), "1".to_owned())]
+    } else {
+        Vec::new()
+    };
+    let agent = Agent::start_with(
+        vec![call("n1", "navigate", json!({"url": url})), text(said)],
+        &vars,
+        "\n[tools]\nalways_allow = [\"navigate\"]\n",
+    );
+    let dir = agent.env.dir.path();
+    let question = dir.join("question.wav");
+    std::fs::write(&question, &question_wav).expect("write the question");
+    let reply_wav = dir.join("reply.wav");
+    let out = agent.aios(&[
+        "listen",
+        "--wav",
+        question.to_str().expect("utf-8"),
+        "--out",
+        reply_wav.to_str().expect("utf-8"),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let heard = v["transcript"].as_str().unwrap_or_default();
+    assert!(
+        word_errors(&normalize("open the weather for berlin"), &normalize(heard)) <= 1,
+        "{v:#}"
+    );
+    assert_eq!(v["tools"][0]["name"], "navigate", "{v:#}");
+    assert_eq!(v["tools"][0]["status"], "done", "{v:#}");
+    assert_eq!(v["spoken"], said, "{v:#}");
+    // The real browser opened the real page: its title and address went back to
+    // the model as the tool's result.
+    let requests = agent.server.requests();
+    let result = requests[1].json()["messages"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["role"] == "tool"))
+        .expect("the page went to the model")["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        result.contains("Weather in Berlin") && result.contains(&url),
+        "{result}"
+    );
+    // Spoken: the page named, none of its text.
+    let heard_back = normalize(&transcribe(&reply_wav));
+    assert!(
+        word_errors(&normalize(said), &heard_back) <= 1,
+        "{heard_back:?}"
+    );
+    for w in ["sunny", "breeze", "humidity", "degrees"] {
+        assert!(!heard_back.iter().any(|h| h == w), "{w} was spoken");
     }
 }
 
