@@ -366,15 +366,7 @@ fn push_to_talk_through_the_microphone_then_barge_in() {
 fn listen_speaks_a_summary_of_a_tool_turn_not_its_output() {
     let summary = "Your computer has plenty of memory free.";
     // The question is synthesized before the agent starts (below).
-    let question_wav = {
-        let mut tts = aios_voice::Tts::load(&model("en_US-joe-medium.onnx")).expect("Piper");
-        let speech = tts
-            .synthesize("How much memory is free?")
-            .expect("synthesize");
-        let tmp = tempfile::NamedTempFile::new().expect("temp file");
-        aios_voice::tts::write_wav(tmp.path(), &speech).expect("write");
-        std::fs::read(tmp.path()).expect("read")
-    };
+    let question_wav = spoken_wav("How much memory is free?");
     let agent = Agent::start(
         vec![
             call("c1", "system_info", json!({})),
@@ -386,24 +378,7 @@ fn listen_speaks_a_summary_of_a_tool_turn_not_its_output() {
     );
     // Asked at once: the agent is still loading its voice models (about 2 s in a
     // debug build after its socket appears), and the request waits for them.
-    let dir = agent.env.dir.path();
-    let question = dir.join("question.wav");
-    std::fs::write(&question, &question_wav).expect("write the question");
-    let reply_wav = dir.join("reply.wav");
-    let out = agent.aios(&[
-        "listen",
-        "--wav",
-        question.to_str().expect("utf-8"),
-        "--out",
-        reply_wav.to_str().expect("utf-8"),
-        "--json",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let (v, reply_wav) = listen(&agent, &question_wav);
     let heard = v["transcript"].as_str().unwrap_or_default();
     assert!(
         word_errors(&normalize("how much memory is free"), &normalize(heard)) <= 1,
@@ -454,73 +429,22 @@ fn listen_speaks_a_summary_of_a_tool_turn_not_its_output() {
     }
 }
 
-/// A weather page on 127.0.0.1; returns its address.
-fn serve_weather_page() -> String {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        for s in listener.incoming() {
-            let Ok(mut s) = s else { break };
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf);
-            let body = "<!doctype html><html><head><title>Weather in Berlin</title></head><body>\
-                <h1>Berlin</h1><p>Sunny with a light breeze, twenty-one degrees, humidity forty percent.</p>\
-                </body></html>";
-            let _ = write!(
-                s,
-                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    format!("http://{addr}/")
-}
-
 #[test]
 fn open_the_weather_for_berlin_spoken_opens_the_page_and_does_not_read_it() {
     let said = "I opened Weather in Berlin.";
-    let question_wav = {
-        let mut tts = aios_voice::Tts::load(&model("en_US-joe-medium.onnx")).expect("Piper");
-        let speech = tts
-            .synthesize("Open the weather for Berlin.")
-            .expect("synthesize");
-        let tmp = tempfile::NamedTempFile::new().expect("temp file");
-        aios_voice::tts::write_wav(tmp.path(), &speech).expect("write");
-        std::fs::read(tmp.path()).expect("read")
-    };
-    let url = serve_weather_page();
+    let question_wav = spoken_wav("Open the weather for Berlin.");
+    let url = common::serve_page(
+        "Weather in Berlin",
+        "<h1>Berlin</h1><p>Sunny with a light breeze, twenty-one degrees, humidity forty percent.</p>",
+    );
     // A cloud model (scripted) is offered the browser; navigate is allowed unasked
     // here (no taint yet), as a person may set it: the test has no one to answer.
-    // Chromium refuses its sandbox as root (CI); the agent never runs as root.
-    let vars = if nix::unistd::geteuid().is_root() {
-        vec![("AIOS_BROWSER_NO_SANDBOX".to_owned(), "1".to_owned())]
-    } else {
-        Vec::new()
-    };
     let agent = Agent::start_with(
         vec![call("n1", "navigate", json!({"url": url})), text(said)],
-        &vars,
+        &common::browser_vars(),
         "\n[tools]\nalways_allow = [\"navigate\"]\n",
     );
-    let dir = agent.env.dir.path();
-    let question = dir.join("question.wav");
-    std::fs::write(&question, &question_wav).expect("write the question");
-    let reply_wav = dir.join("reply.wav");
-    let out = agent.aios(&[
-        "listen",
-        "--wav",
-        question.to_str().expect("utf-8"),
-        "--out",
-        reply_wav.to_str().expect("utf-8"),
-        "--json",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let (v, reply_wav) = listen(&agent, &question_wav);
     let heard = v["transcript"].as_str().unwrap_or_default();
     assert!(
         word_errors(&normalize("open the weather for berlin"), &normalize(heard)) <= 1,
@@ -552,6 +476,41 @@ fn open_the_weather_for_berlin_spoken_opens_the_page_and_does_not_read_it() {
     for w in ["sunny", "breeze", "humidity", "degrees"] {
         assert!(!heard_back.iter().any(|h| h == w), "{w} was spoken");
     }
+}
+
+/// `text` spoken by Piper, as WAV bytes (made before an agent starts: the voice
+/// loads in a second).
+fn spoken_wav(text: &str) -> Vec<u8> {
+    let mut tts = aios_voice::Tts::load(&model("en_US-joe-medium.onnx")).expect("Piper");
+    let speech = tts.synthesize(text).expect("synthesize");
+    let tmp = tempfile::NamedTempFile::new().expect("temp file");
+    aios_voice::tts::write_wav(tmp.path(), &speech).expect("write");
+    std::fs::read(tmp.path()).expect("read")
+}
+
+/// `aios listen --json` on `wav`: its JSON, and the spoken reply's WAV.
+fn listen(agent: &Agent, wav: &[u8]) -> (Value, PathBuf) {
+    let dir = agent.env.dir.path();
+    let question = dir.join("question.wav");
+    std::fs::write(&question, wav).expect("write the question");
+    let reply_wav = dir.join("reply.wav");
+    let out = agent.aios(&[
+        "listen",
+        "--wav",
+        question.to_str().expect("utf-8"),
+        "--out",
+        reply_wav.to_str().expect("utf-8"),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        serde_json::from_slice(&out.stdout).expect("json"),
+        reply_wav,
+    )
 }
 
 fn transcribe(wav: &Path) -> String {

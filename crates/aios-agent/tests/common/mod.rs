@@ -159,3 +159,37 @@ pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+
+/// Serves one HTML page (`title`, `body`) on 127.0.0.1 to every request, on a
+/// thread of its own; returns its address.
+pub fn serve_page(title: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let html = format!(
+        "<!doctype html><html><head><title>{title}</title></head><body>{body}</body></html>"
+    );
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { break };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{html}",
+                html.len()
+            );
+        }
+    });
+    format!("http://{addr}/")
+}
+
+/// The variables a test agent needs to start Chromium: as root (CI) Chromium
+/// refuses its sandbox, and AIOS runs it without only when told (never in use).
+pub fn browser_vars() -> Vec<(String, String)> {
+    if nix::unistd::geteuid().is_root() {
+        vec![("AIOS_BROWSER_NO_SANDBOX".to_owned(), "1".to_owned())]
+    } else {
+        Vec::new()
+    }
+}

@@ -76,13 +76,7 @@ fn result(text: &str) -> &str {
     s.split("\n### ").next().unwrap_or(s).trim()
 }
 
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct UrlArgs {
-    /// Full address, e.g. https://example.com
-    #[schemars(length(min = 1, max = 2048))]
-    url: String,
-}
+use crate::tools::url::UrlArgs;
 
 /// `navigate`: opens a page in AIOS's browser.
 pub struct Navigate(Arc<Browser>);
@@ -121,15 +115,7 @@ impl Tool for Navigate {
     }
     async fn execute(&self, args: Value, ctx: &ToolContext) -> Result<String, ToolError> {
         let a: UrlArgs = parse_args("navigate", args)?;
-        let url = a.url.trim();
-        let lower = url.to_ascii_lowercase();
-        if !(lower.starts_with("https://") || lower.starts_with("http://"))
-            || url.chars().any(char::is_whitespace)
-        {
-            return Err(ToolError::failed(format!(
-                "only http:// and https:// addresses can be opened, not \"{url}\""
-            )));
-        }
+        let url = crate::tools::url::web_address(&a.url)?;
         let r = self.0.call("browser_navigate", json!({"url": url})).await?;
         Ok(ctx.cap(&page_header(&r.page)))
     }

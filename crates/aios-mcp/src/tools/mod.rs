@@ -7,7 +7,7 @@ mod guard;
 mod shell;
 mod spoken;
 mod system;
-mod url;
+pub(crate) mod url;
 mod wifi;
 
 pub use audio::Volume;

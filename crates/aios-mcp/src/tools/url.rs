@@ -7,12 +7,28 @@ use serde_json::Value;
 
 use crate::tool::{Tool, ToolContext, ToolError, definition_for, parse_args};
 
+/// A web address (`open_url`, the browser's `navigate`).
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct UrlArgs {
+pub(crate) struct UrlArgs {
     /// Full address, e.g. https://example.com
     #[schemars(length(min = 1, max = 2048))]
-    url: String,
+    pub(crate) url: String,
+}
+
+/// `url` trimmed, when it is an http or https address with no whitespace in it;
+/// anything else (file:, javascript:, a program handler) is refused.
+pub(crate) fn web_address(url: &str) -> Result<&str, ToolError> {
+    let url = url.trim();
+    let lower = url.to_ascii_lowercase();
+    if !(lower.starts_with("https://") || lower.starts_with("http://"))
+        || url.chars().any(char::is_whitespace)
+    {
+        return Err(ToolError::failed(format!(
+            "only http:// and https:// addresses can be opened, not \"{url}\""
+        )));
+    }
+    Ok(url)
 }
 
 /// `open_url`: http and https only; anything else (file:, javascript:, a program
@@ -42,15 +58,7 @@ impl Tool for OpenUrl {
     }
     async fn execute(&self, args: Value, ctx: &ToolContext) -> Result<String, ToolError> {
         let a: UrlArgs = parse_args("open_url", args)?;
-        let url = a.url.trim();
-        let lower = url.to_ascii_lowercase();
-        if !(lower.starts_with("https://") || lower.starts_with("http://"))
-            || url.chars().any(char::is_whitespace)
-        {
-            return Err(ToolError::failed(format!(
-                "only http:// and https:// addresses can be opened, not \"{url}\""
-            )));
-        }
+        let url = web_address(&a.url)?;
         let out = ctx
             .command("xdg-open")
             .arg(url)
