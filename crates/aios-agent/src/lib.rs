@@ -67,6 +67,11 @@ pub async fn run_with_file(
     if let Some(voice) = voice::start(&state) {
         state.set_voice(voice);
     }
-    server.serve(Arc::new(Router::new(state)), shutdown).await;
+    server
+        .serve(Arc::new(Router::new(state.clone())), shutdown)
+        .await;
+    // Close the browser's server and Chromium, and remove their folder, rather than
+    // leave it to the process ending (a SIGTERM here: nothing is left, checked).
+    state.stop_browser().await;
     Ok(())
 }

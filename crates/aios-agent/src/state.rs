@@ -41,6 +41,8 @@ pub struct AgentState {
     system_prompt: String,
     tools: ToolExecutor,
     tool_defs: Vec<ToolDefinition>,
+    /// The browser the browser tools share, when they are registered.
+    browser: Option<Arc<aios_mcp::browser::Browser>>,
     /// What the bundled local model is offered (see [`offered`]).
     local_defs: Vec<ToolDefinition>,
     audit: AuditLog,
@@ -127,7 +129,7 @@ const TAINT_SCAN: usize = 100_000;
 impl AgentState {
     /// Builds the provider, opens the history and loads the system prompt from `config`.
     pub fn new(config: AgentConfig, system_prompt: String) -> Self {
-        let tools = tool_executor(&config);
+        let (tools, browser) = tool_executor(&config);
         let tool_defs = tools.registry().definitions();
         let local_defs = local_tools(&tool_defs);
         let provider = build_provider(
@@ -160,6 +162,7 @@ impl AgentState {
             system_prompt,
             tools,
             tool_defs,
+            browser,
             local_defs,
             audit,
             confirmer: Confirmer::beside_current_exe(),
@@ -232,6 +235,13 @@ impl AgentState {
     /// The tools offered to the model, and how they run.
     pub fn tools(&self) -> &ToolExecutor {
         &self.tools
+    }
+
+    /// Stops the browser the browser tools started, if any (at shutdown).
+    pub async fn stop_browser(&self) {
+        if let Some(b) = &self.browser {
+            b.stop().await;
+        }
     }
 
     /// The tool definitions offered to the model in use.
@@ -522,17 +532,19 @@ fn local_tools(all: &[ToolDefinition]) -> Vec<ToolDefinition> {
 /// The built-in tools in the person's home, with the configured limits. Destructive
 /// tools named in `always_allow` are reported and never honoured (the policy ignores
 /// them too).
-fn tool_executor(config: &AgentConfig) -> ToolExecutor {
+fn tool_executor(config: &AgentConfig) -> (ToolExecutor, Option<Arc<aios_mcp::browser::Browser>>) {
     let mut registry = aios_mcp::tools::builtin();
+    let mut browser = None;
     if config.tools.browser {
-        let browser = aios_mcp::browser::BrowserConfig::detect();
-        match browser.missing() {
+        let found = aios_mcp::browser::BrowserConfig::detect();
+        match found.missing() {
             // The agent stays up without them; every other tool works.
             Some(why) => warn!("the browser tools are off: {why}"),
-            None => aios_mcp::browser::register(
-                &mut registry,
-                &aios_mcp::browser::Browser::new(browser),
-            ),
+            None => {
+                let b = aios_mcp::browser::Browser::new(found);
+                aios_mcp::browser::register(&mut registry, &b);
+                browser = Some(b);
+            }
         }
     }
     for name in &config.tools.always_allow {
@@ -551,11 +563,12 @@ fn tool_executor(config: &AgentConfig) -> ToolExecutor {
     ctx.output_cap = config.tools.output_cap_bytes.max(256);
     ctx.read_cap = config.tools.read_cap_bytes.max(1);
     ctx.protected = protected_paths(config);
-    ToolExecutor::new(
+    let executor = ToolExecutor::new(
         registry,
         ctx,
         Duration::from_secs(config.tools.timeout_secs.max(1)),
-    )
+    );
+    (executor, browser)
 }
 
 /// AIOS's own files, which no tool may write or delete: the programs beside the
