@@ -42,23 +42,15 @@ pub(crate) async fn shown(state: &AgentState, call: &ToolCall) -> ToolCall {
 /// page's address (the browser tools' first line names the page: "Page: Title
 /// (url)").
 pub(crate) fn source_of(call: &ToolCall, output: &str) -> String {
-    // Only the first line, which AIOS writes: the page's own text comes after it,
-    // and its title (one line, cut) sits before the address, which is last.
-    let page = || {
-        let line = output.lines().next()?.strip_prefix("Page: ")?;
-        let url = line.rsplit_once(" (")?.1.strip_suffix(')')?;
-        Some(url.to_owned())
-    };
+    if aios_mcp::browser::TOOL_NAMES.contains(&call.name.as_str()) {
+        return aios_mcp::browser::page_named(output)
+            .map_or_else(|| "a web page".into(), |(_, url)| url.to_owned());
+    }
     match (
         call.name.as_str(),
         call.arguments.get("path").and_then(Value::as_str),
     ) {
         ("file_read" | "file_list" | "file_search", Some(p)) => p.to_owned(),
-        (
-            "navigate" | "read_page" | "find_element" | "click" | "type_text" | "screenshot"
-            | "get_page_text",
-            _,
-        ) => page().unwrap_or_else(|| "a web page".into()),
         _ => format!("output of {}", call.name),
     }
 }

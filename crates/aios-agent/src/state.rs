@@ -246,7 +246,13 @@ impl AgentState {
 
     /// The tool definitions offered to the model in use.
     pub fn tool_definitions(&self) -> &[ToolDefinition] {
-        self.tool_definitions_for(self.provider_config().kind)
+        let kind = self
+            .active
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .config
+            .kind;
+        self.tool_definitions_for(kind)
     }
 
     /// The tool definitions a provider of `kind` is offered.

@@ -7,7 +7,7 @@ mod client;
 mod tools;
 
 pub use client::{Browser, BrowserConfig, PLAYWRIGHT_MCP_VERSION, Page, PageResult};
-pub use tools::tools;
+pub use tools::{page_named, tools};
 
 use std::sync::Arc;
 

@@ -27,6 +27,7 @@ use serde_json::{Value, json};
 
 use super::client::{Browser, Page};
 use crate::tool::{Assessment, Tool, ToolContext, ToolError, definition_for, parse_args};
+use crate::tools::url::UrlArgs;
 
 /// Every browser tool, sharing one browser.
 pub fn tools(browser: &Arc<Browser>) -> Vec<Arc<dyn Tool>> {
@@ -49,16 +50,50 @@ const TITLE_MAX: usize = 80;
 fn page_header(page: &Page) -> String {
     // A page chooses its title: one line, cut, so it cannot push text of its own
     // onto the line the taint source is read from.
-    let title = page.title.as_ref().map(|t| {
-        let t: String = t.split_whitespace().collect::<Vec<_>>().join(" ");
-        t.chars().take(TITLE_MAX).collect::<String>()
-    });
+    let title = page.title.as_deref().map(|t| one_line(t, TITLE_MAX));
     match (&title, &page.url) {
         (Some(t), Some(u)) => format!("Page: {t} ({u})"),
         (None, Some(u)) => format!("Page: {u} ({u})"),
         (Some(t), None) => format!("Page: {t}"),
         (None, None) => "Page: none open".into(),
     }
+}
+
+/// The title and address a browser tool's `output` names on its first line
+/// ("Page: Title (url)", as [`page_header`] writes it). Only the first line: the
+/// page's own text comes after it, and the address is last on it.
+pub fn page_named(output: &str) -> Option<(&str, &str)> {
+    let line = output.lines().next()?.strip_prefix("Page: ")?;
+    let (title, url) = line.rsplit_once(" (")?;
+    Some((title.trim(), url.strip_suffix(')')?))
+}
+
+/// `text` on one line (whitespace runs as one space), at most `max` characters.
+fn one_line(text: &str, max: usize) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(max)
+        .collect()
+}
+
+/// Runs `function` in the open page (on the element `target` names, if any) and
+/// returns its value as text (the server writes it as JSON: a string is unquoted),
+/// with the page it ran in.
+async fn evaluate(
+    browser: &Browser,
+    function: &str,
+    target: Option<&str>,
+) -> Result<(String, Page), ToolError> {
+    let mut args = json!({ "function": function });
+    if let Some(t) = target {
+        args["target"] = t.into();
+    }
+    let r = browser.call("browser_evaluate", args).await?;
+    let raw = result(&r.text);
+    let value = serde_json::from_str::<String>(raw).unwrap_or_else(|_| raw.to_owned());
+    Ok((value, r.page))
 }
 
 /// The server's `### Snapshot` section (the page's ARIA tree with element refs),
@@ -75,8 +110,6 @@ fn result(text: &str) -> &str {
     let s = text.split("### Result").nth(1).unwrap_or("");
     s.split("\n### ").next().unwrap_or(s).trim()
 }
-
-use crate::tools::url::UrlArgs;
 
 /// `navigate`: opens a page in AIOS's browser.
 pub struct Navigate(Arc<Browser>);
@@ -103,10 +136,8 @@ impl Tool for Navigate {
     }
     fn spoken(&self, _request: &str, output: &str) -> Option<String> {
         // The page is named, never read out.
-        let title = output
-            .lines()
-            .find_map(|l| l.strip_prefix("Page: "))
-            .and_then(|p| p.rsplit_once(" (").map(|(t, _)| t.trim()))
+        let title = page_named(output)
+            .map(|(title, _)| title)
             .filter(|t| !t.is_empty() && !t.starts_with("http"));
         Some(match title {
             Some(t) => format!("I opened {t}."),
@@ -208,20 +239,14 @@ async fn element_as_the_page_names_it(
     browser: &Browser,
     target: &str,
 ) -> Result<String, ToolError> {
-    let r = browser
-        .call(
-            "browser_evaluate",
-            json!({
-                "function": "(e) => [e.getAttribute('role') || e.tagName.toLowerCase(), e.type || '', (e.getAttribute('aria-label') || e.innerText || e.value || e.placeholder || e.name || e.id || '').trim()].join(' | ')",
-                "target": target,
-            }),
-        )
-        .await
-        .map_err(|e| ToolError::failed(format!("the page has no element {target}: {e}")))?;
-    let raw = result(&r.text);
-    let said = serde_json::from_str::<String>(raw).unwrap_or_else(|_| raw.to_owned());
-    let one_line: String = said.split_whitespace().collect::<Vec<_>>().join(" ");
-    Ok(one_line.chars().take(120).collect())
+    let (said, _) = evaluate(
+        browser,
+        "(e) => [e.getAttribute('role') || e.tagName.toLowerCase(), e.type || '', (e.getAttribute('aria-label') || e.innerText || e.value || e.placeholder || e.name || e.id || '').trim()].join(' | ')",
+        Some(target),
+    )
+    .await
+    .map_err(|e| ToolError::failed(format!("the page has no element {target}: {e}")))?;
+    Ok(one_line(&said, 120))
 }
 
 /// `click`: clicks an element of the open page.
@@ -324,14 +349,13 @@ impl Tool for TypeText {
         let Some(target) = args["target"].as_str() else {
             return vec!["text".into()];
         };
-        let kind = self
-            .0
-            .call(
-                "browser_evaluate",
-                json!({"function": "(element) => element.type || element.tagName.toLowerCase()", "target": target}),
-            )
-            .await
-            .map(|r| result(&r.text).trim_matches('"').to_ascii_lowercase());
+        let kind = evaluate(
+            &self.0,
+            "(element) => element.type || element.tagName.toLowerCase()",
+            Some(target),
+        )
+        .await
+        .map(|(k, _)| k.to_ascii_lowercase());
         // Only a field the page says is a plain kind shows its text; a password,
         // an unknown kind or no answer is a secret.
         match kind {
@@ -377,10 +401,6 @@ impl Tool for Screenshot {
     fn trust_requirement(&self) -> TrustRequirement {
         TrustRequirement::None
     }
-    fn output_is_content(&self) -> bool {
-        // The reply is AIOS's own line: the page's title and where the file went.
-        true
-    }
     fn describe(&self, _args: &Value) -> String {
         "Take a picture of the web page".into()
     }
@@ -409,10 +429,11 @@ impl Tool for Screenshot {
             chrono::Local::now().format("%Y-%m-%d-%H%M%S%.3f")
         );
         let path = dir.join(name);
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .and(tokio::fs::write(&path, &png).await)
-            .map_err(|e| ToolError::failed(format!("cannot save {}: {e}", path.display())))?;
+        let saved = match tokio::fs::create_dir_all(&dir).await {
+            Ok(()) => tokio::fs::write(&path, &png).await,
+            Err(e) => Err(e),
+        };
+        saved.map_err(|e| ToolError::failed(format!("cannot save {}: {e}", path.display())))?;
         Ok(format!(
             "{}\nSaved a picture of the page to {} ({} bytes).",
             page_header(&r.page),
@@ -437,17 +458,13 @@ impl Tool for GetPageText {
         "Read the web page's text".into()
     }
     async fn execute(&self, _args: Value, ctx: &ToolContext) -> Result<String, ToolError> {
-        let r = self
-            .0
-            .call(
-                "browser_evaluate",
-                json!({"function": "() => document.body ? document.body.innerText : ''"}),
-            )
-            .await?;
-        let raw = result(&r.text);
-        // The server writes the value as JSON: a string here.
-        let text = serde_json::from_str::<String>(raw).unwrap_or_else(|_| raw.to_owned());
-        Ok(ctx.cap(&format!("{}\n{}", page_header(&r.page), text.trim())))
+        let (text, page) = evaluate(
+            &self.0,
+            "() => document.body ? document.body.innerText : ''",
+            None,
+        )
+        .await?;
+        Ok(ctx.cap(&format!("{}\n{}", page_header(&page), text.trim())))
     }
 }
 
