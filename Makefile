@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: setup models build run test check bench bench-reference screenshots iso qemu-test clean-models
+.PHONY: setup models build run test check bench bench-reference screenshots iso qemu-deps run-qemu qemu-test clean-models
 
 ## setup: apt packages, Rust components, ONNX Runtime (.local/onnxruntime), models
 setup:
@@ -59,5 +59,22 @@ bench-reference: setup
 	$${CARGO_TARGET_DIR:-target}/release/voice_bench --only engines --reps 7 --threads 2
 	.venv-bench/bin/python benches/reference.py
 
-iso qemu-test:
-	@echo "make $@: the live ISO and its QEMU test come with the ISO issue; nothing is built yet" >&2; exit 1
+## iso: the live ISO (Debian trixie, labwc, every model) into iso/out/aios-amd64.iso;
+## root on Debian with live-build, or a Docker engine (iso/README.md)
+iso: setup
+	iso/build-iso.sh
+
+## qemu-deps: QEMU 10 from bookworm-backports, sox, socat, xorriso (not part of setup)
+qemu-deps:
+	hw-tests/qemu-boot/install-qemu.sh
+
+## run-qemu: boot the ISO in QEMU (a window where a display exists, else the serial
+## console here); sound through the host's PulseAudio/PipeWire when there is one
+run-qemu: qemu-deps
+	hw-tests/qemu-boot/run-qemu.sh
+
+## qemu-test: boot the ISO headless (TCG), check the desktop, speak a command into
+## the virtual microphone and hear the reply (hw-tests/qemu-boot/README.md)
+qemu-test: qemu-deps
+	$(CARGO) build --release -p aios-cli
+	python3 hw-tests/qemu-boot/boot_test.py

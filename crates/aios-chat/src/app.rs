@@ -606,6 +606,15 @@ pub fn run(socket: PathBuf, home: Option<String>) -> iced::Result {
     .title("AIOS")
     .subscription(Chat::subscription)
     .theme(|_: &Chat| Theme::Dark)
-    .window_size((760.0, 720.0))
+    .window(iced::window::Settings {
+        size: iced::Size::new(760.0, 720.0),
+        // The compositor knows the window by this (labwc's Super+Enter raises it).
+        #[cfg(target_os = "linux")]
+        platform_specific: iced::window::settings::PlatformSpecific {
+            application_id: "aios-chat".to_string(),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
     .run()
 }

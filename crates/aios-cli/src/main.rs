@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand};
 use tokio::io::AsyncBufReadExt;
 
 mod mcp;
+mod ptt_key;
 mod voice;
 
 /// Command-line client of the AIOS agent.
@@ -90,7 +91,7 @@ enum Command {
     /// agent speaking) and `stop` (release). Prints the voice states and transcripts
     /// until the state the press or release leads to.
     Ptt {
-        /// start, stop or toggle.
+        /// start, stop, toggle or key.
         action: PttAction,
     },
     /// Hear a WAV file as if it were spoken: VAD, speech to text, a turn, speech.
@@ -136,6 +137,10 @@ enum PttAction {
     Stop,
     /// Release when listening, press otherwise: one hotkey for both.
     Toggle,
+    /// Watch the keyboards (/dev/input; the `input` group) and hold Super+Space to
+    /// talk, anywhere on the desktop. Runs until killed (the live image's
+    /// aios-ptt-key.service).
+    Key,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -254,6 +259,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             PttAction::Start => voice::ptt(&mut client, true).await,
             PttAction::Stop => voice::ptt(&mut client, false).await,
             PttAction::Toggle => voice::ptt_toggle(&mut client).await,
+            PttAction::Key => ptt_key::watch(client.path().to_path_buf()).await,
         },
         Command::Listen {
             wav,

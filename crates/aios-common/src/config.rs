@@ -17,7 +17,7 @@
 //!
 //! [agent]
 //! socket_path = ""        # empty = $XDG_RUNTIME_DIR/aios-agent.sock
-//! audit_log = ""          # empty = $XDG_STATE_HOME/aios/actions.log
+//! audit_log = ""          # empty = $AIOS_AUDIT_LOG, else $XDG_STATE_HOME/aios/actions.log
 //! max_destructive_per_minute = 3
 //! confirm_timeout_secs = 60
 //! max_tool_rounds = 8

@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 pub const SOCKET_ENV: &str = "AIOS_SOCKET";
 /// Environment variable overriding the agent config file path.
 pub const CONFIG_ENV: &str = "AIOS_CONFIG";
+/// Environment variable naming the audit log when the config does not (the live
+/// image sets it to `/var/log/aios/actions.log`, an append-only file the person
+/// cannot rewrite).
+pub const AUDIT_LOG_ENV: &str = "AIOS_AUDIT_LOG";
 /// File name of the agent socket inside the runtime directory.
 pub const SOCKET_NAME: &str = "aios-agent.sock";
 
@@ -76,12 +80,16 @@ pub fn cache_home() -> Result<PathBuf, PathError> {
     xdg_dir("XDG_CACHE_HOME", ".cache", "cache")
 }
 
-/// The audit log: `configured`, else `<state home>/aios/actions.log`.
+/// The audit log: `configured`, else `$AIOS_AUDIT_LOG`, else
+/// `<state home>/aios/actions.log`.
 pub fn audit_log_path(configured: Option<&Path>) -> Result<PathBuf, PathError> {
-    match configured {
-        Some(p) => Ok(p.to_path_buf()),
-        None => Ok(state_home()?.join("aios").join("actions.log")),
+    if let Some(p) = configured {
+        return Ok(p.to_path_buf());
     }
+    if let Some(p) = env_path(AUDIT_LOG_ENV) {
+        return Ok(p);
+    }
+    Ok(state_home()?.join("aios").join("actions.log"))
 }
 
 /// The agent config file: `$AIOS_CONFIG`, else `<config home>/aios/agent.toml`.
