@@ -206,25 +206,6 @@ def ppm_to_png(src, dst):
                 + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
 
 
-def dock_visible(path):
-    """The dock is a 48 px bar along the bottom: those rows differ from the desktop
-    above them and are not one flat colour."""
-    w, h, px = read_ppm(path)
-
-    def row_mean(y):
-        row = px[y * w * 3:(y + 1) * w * 3]
-        return sum(row) / len(row)
-
-    bar = [row_mean(y) for y in range(h - 48, h)]
-    above = [row_mean(y) for y in range(h - 120, h - 60)]
-    bar_pixels = px[(h - 48) * w * 3:]
-    distinct = len(set(bar_pixels[i:i + 3] for i in range(0, len(bar_pixels), 3 * 7)))
-    differs = abs(sum(bar) / len(bar) - sum(above) / len(above)) > 3
-    return differs and distinct > 4, {"bar_mean": round(sum(bar) / len(bar), 1),
-                                      "above_mean": round(sum(above) / len(above), 1),
-                                      "bar_colours": distinct, "size": f"{w}x{h}"}
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iso", default=os.path.join(ROOT, "iso/out/aios-amd64.iso"))
@@ -236,6 +217,9 @@ def main():
     ap.add_argument("--expect-said", default="capital france")
     ap.add_argument("--timeout", type=int, default=1500, help="seconds for the whole run")
     ap.add_argument("--memory", default="3072")
+    # Opt-in: in its one run so far the model never got the second command (not yet
+    # diagnosed; see the README).
+    ap.add_argument("--key", action="store_true", help="a second command through Super+Space held")
     args = ap.parse_args()
 
     if os.environ.get("AIOS_QEMU_TEST_AUDIO") != "1":
@@ -288,6 +272,7 @@ def main():
     shot_at = None
     released_s = None  # when the guest released push-to-talk, in speaker.wav's time
     reply_deadline = None
+    key_deadline = None  # the second command, through the Super+Space key
     try:
         while time.monotonic() - started < args.timeout and vm.poll() is None:
             time.sleep(0.2)
@@ -325,7 +310,18 @@ def main():
                 loud = loud_blocks(pcm_after(out("speaker.wav"), released_s))
                 replied = any(loud) and not any(loud[-60:]) and len(loud) - max(i for i, b in enumerate(loud) if b) >= 60
                 if (replied and "DONE" in events) or time.monotonic() > reply_deadline:
-                    break
+                    reply_deadline = None
+                    if not args.key:
+                        break
+                    # The same command again, this time holding Super+Space on the
+                    # virtual keyboard (labwc; `aios ptt key` reads /dev/input).
+                    log("holding Super+Space and playing the command again")
+                    monitor(out("mon.sock"), "sendkey meta_l-spc 6000")
+                    time.sleep(1.0)
+                    subprocess.Popen(["pw-play", "--target", "aios-mic-in", args.command])
+                    key_deadline = time.monotonic() + 300
+            if key_deadline and (len(Model.heard) >= 2 or time.monotonic() > key_deadline):
+                break
     finally:
         if not os.path.exists(out("screen.ppm")) and vm.poll() is None:
             monitor(out("mon.sock"), f"screendump {out('screen.ppm')}")
@@ -383,6 +379,10 @@ def main():
             else:
                 reply_text = "(no host `aios` to transcribe with: cargo build --release -p aios-cli)"
             t["reply"] = first - released_s  # seconds from the release to the first reply audio
+    if args.key:
+        second = Model.heard[1] if len(Model.heard) > 1 else ""
+        check("holding Super+Space (aios ptt key) sent the command again",
+              all(w in second.lower() for w in want), f"model got: {second!r}")
     check("a spoken reply reached the speakers (not silent)", loud >= 0.5, f"{loud:.1f} s above the noise floor")
     check("whisper on the host hears the reply",
           all(w in reply_text.lower() for w in args.expect_said.lower().split()),
