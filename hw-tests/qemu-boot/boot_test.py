@@ -217,8 +217,8 @@ def main():
     ap.add_argument("--expect-said", default="capital france")
     ap.add_argument("--timeout", type=int, default=1500, help="seconds for the whole run")
     ap.add_argument("--memory", default="3072")
-    # Opt-in: in its one run so far the model never got the second command (not yet
-    # diagnosed; see the README).
+    # Opt-in: in its one run so far the model never got the second command, though
+    # the key itself reached `aios ptt key` when tried by hand (see the README).
     ap.add_argument("--key", action="store_true", help="a second command through Super+Space held")
     args = ap.parse_args()
 
