@@ -151,61 +151,6 @@ def dock_visible(path):
                 "bar_colours": colours, "size": f"{w}x{h}"}
 
 
-def pcm_after(path, start_s):
-    """16-bit mono samples of a WAV that pw-record is still writing, from start_s."""
-    data = open(path, "rb").read()
-    at = data.find(b"data")
-    body = data[at + 8:] if at >= 0 else data[44:]
-    first = int(start_s * REC_RATE) * 2
-    body = body[first:len(body) - len(body) % 2]
-    return array.array("h", body)
-
-
-def loud_blocks(samples):
-    """One bool per 50 ms block: above the noise floor."""
-    block = REC_RATE // 20
-    out = []
-    for i in range(0, len(samples) - block + 1, block):
-        chunk = samples[i:i + block]
-        out.append((sum(x * x for x in chunk[::4]) / (len(chunk) // 4)) ** 0.5 > 300)
-    return out
-
-
-def monitor(sock_path, command):
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(sock_path)
-    s.settimeout(10)
-    s.recv(4096)  # the banner
-    s.sendall(command.encode() + b"\n")
-    time.sleep(1.0)
-    try:
-        s.recv(65536)
-    except OSError:
-        pass
-    s.close()
-
-
-def read_ppm(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    parts = re.match(rb"P6\s+(\d+)\s+(\d+)\s+(\d+)\s", data)
-    w, h = int(parts.group(1)), int(parts.group(2))
-    return w, h, data[parts.end():]
-
-
-def ppm_to_png(src, dst):
-    """The screendump as a PNG (zlib only) for people and issue notes."""
-    w, h, px = read_ppm(src)
-    raw = b"".join(b"\x00" + px[y * w * 3:(y + 1) * w * 3] for y in range(h))
-
-    def chunk(kind, body):
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    with open(dst, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-                + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iso", default=os.path.join(ROOT, "iso/out/aios-amd64.iso"))
