@@ -629,6 +629,44 @@ impl Worker {
         tools: &[ToolSpec],
         max_tokens: u32,
     ) -> Result<Outcome> {
+        self.generate(messages, tools, max_tokens, false)
+    }
+
+    /// As the agent does after calls that need nothing of the computer
+    /// (`aios_agent::needless`): `o` when it has another call or none, else the
+    /// request asked again fresh for words (`no_calls`), its time added to `o`'s.
+    fn words_if_needless(
+        &mut self,
+        system: &str,
+        user: &str,
+        tools: &[ToolSpec],
+        max_tokens: u32,
+        o: Outcome,
+    ) -> Result<(Outcome, bool)> {
+        let needless = !o.calls.is_empty()
+            && o.call_errors.is_empty()
+            && o.calls
+                .iter()
+                .all(|c| aios_agent::needless::needs_no_computer(&c.name, &c.arguments));
+        if !needless {
+            return Ok((o, false));
+        }
+        let messages = vec![message(Role::System, system), message(Role::User, user)];
+        let mut words = self.generate(messages, tools, max_tokens, true)?;
+        // The person waited for both.
+        words.total_ms += o.total_ms;
+        words.first_event_ms += o.total_ms;
+        words.stats.first_token_ms += o.total_ms;
+        Ok((words, true))
+    }
+
+    fn generate(
+        &mut self,
+        messages: Vec<Message>,
+        tools: &[ToolSpec],
+        max_tokens: u32,
+        no_calls: bool,
+    ) -> Result<Outcome> {
         let id = self.next_id;
         self.next_id += 1;
         let at = self.send(&WorkerRequest::Generate {
@@ -639,6 +677,7 @@ impl Worker {
                 temperature: 0.0,
                 max_tokens,
                 seed: 0,
+                no_calls,
             },
         })?;
         let mut text = String::new();
@@ -942,6 +981,8 @@ impl Bench {
                 (vec![], vec![], vec![], vec![]);
             for item in items {
                 let o = w.ask(&prompt.text, &item.say, &self.tools, max_tokens)?;
+                let (o, words) =
+                    w.words_if_needless(&prompt.text, &item.say, &self.tools, max_tokens, o)?;
                 let verdict = judge(item, &o, &self.tools, home);
                 let ok = verdict.is_ok();
                 passed += usize::from(ok);
@@ -974,6 +1015,7 @@ impl Bench {
                     "stats": o.stats,
                     "first_event_ms": o.first_event_ms,
                     "total_ms": o.total_ms,
+                    "asked_for_words": words,
                 }));
             }
             rows.push(json!({
@@ -1070,6 +1112,7 @@ impl Bench {
         let conv = ConversationId(1);
         let mut history: Vec<StoredMessage> = Vec::new();
         let mut calls_made = 0usize;
+        let mut words_asked = 0usize;
         let mut passed = 0usize;
         let mut results = Vec::new();
         let (mut first, mut turn_ms) = (Vec::new(), Vec::new());
@@ -1113,6 +1156,9 @@ impl Bench {
                 o = again;
                 o.total_ms += first_ms;
             }
+            let (o, asked_for_words) =
+                w.words_if_needless(&prompt.text, &item.say, &self.tools, max_tokens, o)?;
+            words_asked += usize::from(asked_for_words);
             let verdict = judge(item, &o, &self.tools, home);
             let ok = verdict.is_ok();
             passed += usize::from(ok);
@@ -1235,6 +1281,7 @@ impl Bench {
                 "got": got,
                 "described_a_call": described,
                 "asked_again": retried,
+                "asked_for_words": asked_for_words,
                 "fate": fate_seen.map(|f| format!("{f:?}")),
                 "closing": closing,
                 "first_token_ms": o.stats.first_token_ms,
@@ -1252,6 +1299,7 @@ impl Bench {
             "score": passed as f64 / items.len().max(1) as f64,
             "first_token_ms_p50": median(&first),
             "turn_ms_p50": median(&turn_ms),
+            "asked_for_words": words_asked,
             "results": results,
         }))
     }

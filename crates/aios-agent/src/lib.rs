@@ -12,6 +12,7 @@ pub use aios_audit as audit;
 pub mod confirm;
 pub mod context;
 pub mod llm;
+pub mod needless;
 pub mod outside;
 pub mod pin;
 mod pipeline;

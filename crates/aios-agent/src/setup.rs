@@ -137,6 +137,7 @@ async fn check(provider: &dyn LlmProvider) -> Result<(), String> {
         tools: Vec::new(),
         temperature: 0.0,
         max_tokens: 8,
+        words_only: false,
     };
     match tokio::time::timeout(CHECK_TIMEOUT, provider.complete(&req)).await {
         Ok(Ok(_)) => Ok(()),

@@ -18,9 +18,9 @@ use tracing::{debug, warn};
 
 use crate::context::{self, Shape};
 use crate::llm::{LlmError, LlmMessage, LlmRequest, StreamDelta};
-use crate::pipeline;
 use crate::policy::Taint;
 use crate::state::AgentState;
+use crate::{needless, pipeline};
 
 /// History messages read for the context (the token budget trims further).
 const HISTORY_WINDOW: usize = 200;
@@ -142,6 +142,22 @@ async fn turn(
     let mut may_retry = shape.memo;
     // The results of the latest tool round: the closing words are about them.
     let mut last_results: Vec<(ToolResult, TrustLevel)> = Vec::new();
+    // Set after a first reply whose calls need nothing of the computer (see
+    // `needless`): the model is asked again for words.
+    let mut words_only = false;
+    // The request alone, as a fresh conversation.
+    let fresh = || {
+        context::messages(
+            state.system_prompt(),
+            &[StoredMessage::new(
+                conv,
+                Role::User,
+                &req.content,
+                TrustLevel::User,
+            )],
+            Shape::RAW,
+        )
+    };
 
     for round in 0..rounds {
         let llm_req = LlmRequest {
@@ -149,6 +165,7 @@ async fn turn(
             tools: tools.clone(),
             temperature: cfg.temperature,
             max_tokens: cfg.max_tokens,
+            words_only,
         };
         let mut stream = provider.complete_stream(&llm_req).await?;
         let mut text = String::new();
@@ -193,6 +210,27 @@ async fn turn(
             }
         }
         drop(stream);
+        if !words_only
+            && last_results.is_empty()
+            && !calls.is_empty()
+            && malformed.is_empty()
+            && calls
+                .iter()
+                .all(|c| needless::needs_no_computer(&c.name, &c.arguments))
+        {
+            // "What's 15 times 4" as `echo 15 * 4`: the answer is words. Over a
+            // memo, words come from the fresh conversation (see below).
+            debug!(
+                ?calls,
+                "calls that need nothing of the computer: asking for words"
+            );
+            words_only = true;
+            if may_retry && has_memo(&messages) {
+                messages = fresh();
+            }
+            may_retry = false;
+            continue;
+        }
         let bad = calls.is_empty()
             && malformed.is_empty()
             && (retry || (held.is_some() && context::needs_fresh_retry(&text, &tool_names)));
@@ -206,16 +244,7 @@ async fn turn(
         if bad && may_retry {
             debug!(reply = %text, "asking again as a fresh conversation");
             may_retry = false;
-            messages = context::messages(
-                state.system_prompt(),
-                &[StoredMessage::new(
-                    conv,
-                    Role::User,
-                    &req.content,
-                    TrustLevel::User,
-                )],
-                Shape::RAW,
-            );
+            messages = fresh();
             continue;
         }
         if let Some(h) = held.take().filter(|h| !h.is_empty()) {

@@ -61,6 +61,7 @@ fn request(messages: Vec<LlmMessage>, tools: &[ToolDefinition]) -> LlmRequest {
         tools: tools.to_vec(),
         temperature: 0.0,
         max_tokens: 96,
+        words_only: false,
     }
 }
 
@@ -114,6 +115,36 @@ async fn default_local_model_answers_calls_tools_and_prefills_only_new_tokens() 
         "second turn must reuse the first turn's prompt: {:?} after {:?}",
         r2.usage,
         r1.usage
+    );
+}
+
+/// `words_only` (the worker's `no_calls`): a command the model would answer with a
+/// call gets words instead, from the same cached prompt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn words_only_gets_words_from_the_same_cached_prompt() {
+    let tools = plan_tools();
+    let p = provider(DEFAULT_LOCAL_MODEL, &tools);
+    let system = LlmMessage::System {
+        content: system_prompt(),
+    };
+    let mut req = request(vec![system, user("Set the volume to 40 percent.")], &tools);
+    let call = collect(p.complete_stream(&req).await.expect("stream"))
+        .await
+        .expect("call");
+    assert_eq!(call.tool_calls.len(), 1, "{call:?}");
+    req.words_only = true;
+    let words = collect(p.complete_stream(&req).await.expect("stream"))
+        .await
+        .expect("words");
+    assert!(words.tool_calls.is_empty(), "{words:?}");
+    assert!(
+        !words.content.trim().is_empty() && !words.content.contains("<tool_call>"),
+        "{words:?}"
+    );
+    assert!(
+        words.usage.input_tokens - words.usage.cached_tokens < 10,
+        "the same prompt is reused: {:?}",
+        words.usage
     );
 }
 

@@ -471,8 +471,15 @@ impl Engine<'_> {
         };
         // Built when a reply opens a call: from there on, only a well-formed call to
         // one of `tools` can be decoded (see `aios_llm::grammar`).
-        let call_rules = grammar::call_grammar(tools);
-        let mut call_grammar: Option<LlamaSampler> = None;
+        let call_rules = grammar::call_grammar(tools).filter(|_| !sampling.no_calls);
+        // With `no_calls` the reply is under the words-only grammar from its start.
+        let mut call_grammar: Option<LlamaSampler> = if sampling.no_calls {
+            LlamaSampler::grammar(self.model, grammar::WORDS_ONLY, "root")
+                .inspect_err(|e| warn!("the words-only grammar was refused: {e}"))
+                .ok()
+        } else {
+            None
+        };
         let vocab = self.model.vocab();
         let mut bytes: Vec<u8> = Vec::new();
         let mut shown = 0usize; // bytes of text already sent as deltas
@@ -574,7 +581,12 @@ impl Engine<'_> {
         let generate_ms = gen_started.elapsed().as_secs_f64() * 1000.0;
 
         let raw = String::from_utf8_lossy(&bytes).into_owned();
-        let parsed = parse_reply(&raw);
+        let mut parsed = parse_reply(&raw);
+        if sampling.no_calls {
+            // Words were asked for: a call the model wrote anyway goes nowhere.
+            parsed.calls.clear();
+            parsed.errors.clear();
+        }
         // Whatever visible text was held back goes out now (a fenced code block in
         // an ordinary answer, for instance).
         let already = &raw[..shown];
@@ -617,13 +629,7 @@ impl Engine<'_> {
     /// call also opens when call-like first tokens together hold at least
     /// [`CALL_THRESHOLD`] of the probability. `llm_bench` measured both.
     fn opens_call(&self, sampled: LlamaToken, call: LlamaToken) -> bool {
-        let vocab = self.model.vocab();
-        let call_like = |t: LlamaToken| {
-            t == call || {
-                let piece = vocab.token_to_piece(t, false, None);
-                piece.starts_with(b"{") || piece.starts_with(b"<tool") || piece == b"<"
-            }
-        };
+        let call_like = |t: LlamaToken| t == call || self.call_like(t);
         if call_like(sampled) {
             return true;
         }
@@ -644,6 +650,12 @@ impl Engine<'_> {
             .sum();
         debug!(call_p = p, "first token");
         p >= CALL_THRESHOLD
+    }
+
+    /// Whether `t` would start a call: the `<tool_call>` tag, a bare `{`, or `<`.
+    fn call_like(&self, t: LlamaToken) -> bool {
+        let piece = self.model.vocab().token_to_piece(t, false, None);
+        piece.starts_with(b"{") || piece.starts_with(b"<tool") || piece == b"<"
     }
 
     /// The tokens a call must go on with after `text` (the reply so far), each

@@ -11,6 +11,12 @@ use crate::protocol::ToolSpec;
 /// The tag after which the grammar applies; its rule `root` matches what follows it.
 pub const TRIGGER: &str = "<tool_call>";
 
+/// GBNF for a reply in words only (a `no_calls` request): no character that can
+/// open a call in any form the parser reads (`<tool_call>`, a bare `{`, a fenced
+/// block). Asked for a command it would call, the model otherwise writes the call
+/// as a fenced JSON block. A spoken answer needs none of the three.
+pub const WORDS_ONLY: &str = "root ::= [^{<`]*\n";
+
 /// GBNF for the rest of a call (and any further calls) after [`TRIGGER`], or `None`
 /// without tools.
 pub fn call_grammar(tools: &[ToolSpec]) -> Option<String> {

@@ -33,6 +33,10 @@
 //!    tool call, then one `tool_call` event per call parsed from the reply
 //!    (`<tool_call>` tags, a fenced JSON block, or bare JSON), then `done` with the
 //!    [`Stats`] (prompt tokens, reused tokens, prefilled tokens, timings).
+//!    With `sampling.no_calls` the reply is words only: the same tools are
+//!    rendered (the prompt, and so the cached prefix, is unchanged) and the reply
+//!    is decoded under a grammar without `{`, `<` or a backtick
+//!    ([`grammar::WORDS_ONLY`]), so no call can be written in any form.
 //! 6. `cancel` with the request id stops a running generation at the next token;
 //!    `done` then has stop reason `cancelled`.
 //! 7. Any failure of a request gives `error` with the request id and a

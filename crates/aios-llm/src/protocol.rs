@@ -58,6 +58,11 @@ pub struct Sampling {
     /// Seed for temperature > 0.
     #[serde(default)]
     pub seed: u32,
+    /// The reply must be words: the tools stay in the prompt (so the cached prefix
+    /// holds) but no call can be written (see rule 5 of the crate). The
+    /// agent asks this after a call that needs nothing of the computer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_calls: bool,
 }
 
 impl Default for Sampling {
@@ -66,6 +71,7 @@ impl Default for Sampling {
             temperature: 0.0,
             max_tokens: 512,
             seed: 0,
+            no_calls: false,
         }
     }
 }

@@ -85,6 +85,9 @@ impl AnthropicProvider {
                     })
                 })
                 .collect();
+            if req.words_only {
+                body["tool_choice"] = json!({"type": "none"});
+            }
         }
         body
     }

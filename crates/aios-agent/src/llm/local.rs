@@ -126,6 +126,7 @@ impl LlmProvider for LocalProvider {
                 temperature: req.temperature,
                 max_tokens: req.max_tokens,
                 seed: 0,
+                no_calls: req.words_only,
             },
         };
         self.jobs

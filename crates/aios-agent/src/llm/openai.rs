@@ -97,6 +97,9 @@ impl OpenAiProvider {
                     })
                 })
                 .collect();
+            if req.words_only {
+                body["tool_choice"] = json!("none");
+            }
         }
         body
     }

@@ -56,6 +56,10 @@ pub struct LlmRequest {
     pub temperature: f32,
     /// Longest reply in tokens.
     pub max_tokens: u32,
+    /// The reply must be words, no call: the tools stay offered (the local model's
+    /// cached prefix holds) and the provider is told not to call one (OpenAI
+    /// `tool_choice: "none"`, Anthropic `{"type": "none"}`, the worker's `no_calls`).
+    pub words_only: bool,
 }
 
 /// Why generation stopped.

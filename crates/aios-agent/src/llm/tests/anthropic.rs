@@ -206,3 +206,15 @@ async fn stream_cut_before_message_stop_is_a_protocol_error() {
     );
     assert_eq!(items.len(), 2);
 }
+
+#[test]
+fn words_only_keeps_the_tools_and_forbids_a_call() {
+    let cfg = super::config(ProviderKind::Anthropic, "");
+    let p = crate::llm::anthropic::AnthropicProvider::new(&cfg);
+    let mut req = tool_request();
+    assert!(p.body(&req).get("tool_choice").is_none());
+    req.words_only = true;
+    let body = p.body(&req);
+    assert_eq!(body["tool_choice"], json!({"type": "none"}));
+    assert_eq!(body["tools"].as_array().map(Vec::len), Some(1));
+}

@@ -49,6 +49,7 @@ fn simple_request() -> LlmRequest {
         tools: Vec::new(),
         temperature: 0.0,
         max_tokens: 64,
+        words_only: false,
     }
 }
 
@@ -101,6 +102,7 @@ fn tool_request() -> LlmRequest {
         }],
         temperature: 0.0,
         max_tokens: 256,
+        words_only: false,
     }
 }
 

@@ -288,3 +288,15 @@ fn openai_itself_gets_max_completion_tokens() {
     assert_eq!(body["max_completion_tokens"], 64);
     assert!(body.get("max_tokens").is_none());
 }
+
+#[test]
+fn words_only_keeps_the_tools_and_forbids_a_call() {
+    let cfg = config(ProviderKind::Openai, "");
+    let p = crate::llm::openai::OpenAiProvider::new(&cfg);
+    let mut req = tool_request();
+    assert!(p.body(&req).get("tool_choice").is_none());
+    req.words_only = true;
+    let body = p.body(&req);
+    assert_eq!(body["tool_choice"], "none");
+    assert_eq!(body["tools"].as_array().map(Vec::len), Some(1));
+}

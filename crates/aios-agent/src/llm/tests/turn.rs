@@ -302,3 +302,28 @@ async fn a_new_conversation_request_makes_the_next_turn_start_afresh() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_needs_nothing_of_the_computer_is_asked_again_for_words() {
+    // "What's 15 times 4" as `echo 15 * 4`: nothing runs, nobody is asked, and the
+    // model answers in words with the same tools offered but a call forbidden.
+    let server = Server::start(vec![
+        call_stream("call_1", "shell_exec", r#"{"command":"echo 15 * 4"}"#),
+        text_stream("15 times 4 is 60."),
+    ])
+    .await;
+    let agent = Agent::start(&server.base, 8).await;
+    let (reply, events) = agent.ask("what's 15 times 4").await;
+    assert_eq!(reply.expect("reply"), "15 times 4 is 60.");
+    assert!(events.is_empty(), "no call, no prompt: {events:?}");
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2);
+    let (first, second) = (reqs[0].json(), reqs[1].json());
+    assert!(first.get("tool_choice").is_none(), "{first}");
+    assert_eq!(second["tool_choice"], "none");
+    assert_eq!(
+        second["tools"], first["tools"],
+        "the same tools stay offered"
+    );
+    assert_eq!(second["messages"], first["messages"]);
+}
