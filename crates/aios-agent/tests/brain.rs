@@ -148,6 +148,53 @@ async fn words_only_gets_words_from_the_same_cached_prompt() {
     );
 }
 
+/// The agent asks two prompts in one turn: the conversation's (system prompt and
+/// memo) and, when that is answered in words, the question alone. The worker keeps
+/// both in two cached sequences, so neither rewinds the other: the next turn's
+/// prompt finds its memo still decoded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_conversation_prefix_survives_a_question_asked_alone() {
+    let tools = plan_tools();
+    let p = provider(DEFAULT_LOCAL_MODEL, &tools);
+    let system = LlmMessage::System {
+        content: system_prompt(),
+    };
+    let memo = LlmMessage::System {
+        content: "Earlier in this conversation, latest last.\n\
+                  - set the volume to 40 -> volume {\"level\": 40} -> Volume set to 40%.\n\
+                  - list my documents -> file_list {\"path\": \"/home/user/Documents\"} -> 3 entries (120 bytes)\n\
+                  - how much battery is left -> system_info {} -> Battery: 87% (discharging)\n\
+                  - make the screen dimmer -> brightness {\"level\": 30} -> Brightness set to 30%.\n\
+                  - which networks are around -> wifi_list {} -> 3 networks (96 bytes)"
+            .into(),
+    };
+    let ask = async |messages: Vec<LlmMessage>| {
+        collect(
+            p.complete_stream(&request(messages, &tools))
+                .await
+                .expect("stream"),
+        )
+        .await
+        .expect("answer")
+    };
+    let q = user("What is the capital of France?");
+    let with_memo = ask(vec![system.clone(), memo.clone(), q.clone()]).await;
+    let alone = ask(vec![system.clone(), q]).await;
+    assert!(
+        alone.usage.input_tokens - alone.usage.cached_tokens < 30,
+        "the question alone reuses the system prompt: {:?}",
+        alone.usage
+    );
+    let next = ask(vec![system, memo, user("And of Spain?")]).await;
+    let memo_prompt = with_memo.usage.input_tokens - 20;
+    assert!(
+        next.usage.cached_tokens >= memo_prompt,
+        "the memo was not decoded again: {:?} after {:?}",
+        next.usage,
+        with_memo.usage
+    );
+}
+
 /// What a spoken command gets: the words heard so far are decoded while the person
 /// still speaks, and the final question prefills only the rest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

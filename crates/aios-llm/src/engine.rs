@@ -92,7 +92,11 @@ impl Loaded<'_> {
             .with_n_ctx(NonZeroU32::new(n_ctx))
             .with_n_batch(BATCH as u32)
             .with_n_threads(threads)
-            .with_n_threads_batch(threads);
+            .with_n_threads_batch(threads)
+            // Two cached sequences over one shared cache: each may use the whole
+            // context, and a prefix both hold is stored once (see `sync_prefix`).
+            .with_n_seq_max(SLOTS as u32)
+            .with_kv_unified(true);
         let ctx = self
             .model
             .new_context(self.backend, params)
@@ -101,7 +105,8 @@ impl Loaded<'_> {
             model: &self.model,
             template: &self.template,
             ctx,
-            cached: Vec::new(),
+            seqs: Default::default(),
+            cur: 0,
             pending: VecDeque::new(),
             prefix_file: None,
         })
@@ -112,8 +117,10 @@ pub(crate) struct Engine<'m> {
     model: &'m LlamaModel,
     template: &'m LlamaChatTemplate,
     ctx: LlamaContext<'m>,
-    /// Exactly the tokens in the KV cache (sequence 0), in order.
-    cached: Vec<LlamaToken>,
+    /// Exactly the tokens each cached sequence holds, in order.
+    seqs: [Vec<LlamaToken>; SLOTS],
+    /// The sequence the latest request used (a reply goes on in it).
+    cur: usize,
     /// Requests that arrived during a generation.
     pending: VecDeque<WorkerRequest>,
     /// Where the warm prefix's KV state is kept between workers.
@@ -157,12 +164,13 @@ impl Engine<'_> {
         let Some(file) = self.prefix_file.clone().filter(|f| f.is_file()) else {
             return false;
         };
-        if !self.cached.is_empty() {
+        if self.seqs.iter().any(|s| !s.is_empty()) {
             return false;
         }
-        match self.ctx.state_load_file(&file, tokens.len()) {
-            Ok(saved) if saved == tokens => {
-                self.cached = saved;
+        match self.ctx.state_seq_load_file(&file, 0, tokens.len()) {
+            Ok((saved, _)) if saved == tokens => {
+                self.seqs[0] = saved;
+                self.cur = 0;
                 true
             }
             other => {
@@ -186,12 +194,15 @@ impl Engine<'_> {
             .map_err(|e| e.to_string())
             .and_then(|()| {
                 self.ctx
-                    .state_save_file(&tmp, &self.cached)
+                    .state_seq_save_file(&tmp, self.cur as i32, &self.seqs[self.cur])
+                    .map(|_| ())
                     .map_err(|e| e.to_string())
             })
             .and_then(|()| std::fs::rename(&tmp, file).map_err(|e| e.to_string()));
         match saved {
-            Ok(()) => info!(file = %file.display(), tokens = self.cached.len(), "prefix saved"),
+            Ok(()) => {
+                info!(file = %file.display(), tokens = self.seqs[self.cur].len(), "prefix saved")
+            }
             Err(e) => {
                 let _ = std::fs::remove_file(&tmp);
                 warn!(file = %file.display(), "cannot save the prefix: {e}");
@@ -320,7 +331,7 @@ impl Engine<'_> {
                 prefill_ms: started.elapsed().as_secs_f64() * 1000.0,
             });
         }
-        let (_, prefilled) = self.sync_prefix(&tokens, false, |done, total| {
+        let (_, prefilled) = self.sync_prefix(&tokens, false, 0, |done, total| {
             out.send(&WorkerEvent::Progress {
                 id: None,
                 done,
@@ -362,35 +373,70 @@ impl Engine<'_> {
         })
     }
 
-    /// Makes the KV cache hold exactly `tokens`, decoding only what differs from what
-    /// it holds. With `need_logits` the last token is decoded afresh so sampling has
-    /// its logits. Returns (reused, decoded).
+    /// Makes one cached sequence hold exactly `tokens`, decoding only what neither
+    /// sequence already holds. With `need_logits` the last token is decoded afresh
+    /// so sampling has its logits. Returns (reused, decoded).
+    ///
+    /// Two sequences, because the agent asks two kinds of prompt in one turn: the
+    /// conversation's (system prompt and memo) and, when the model answers that in
+    /// words, the question alone. With one sequence each rewound the other, and
+    /// the memo (hundreds of tokens) was decoded again after every such turn. The
+    /// request goes to the sequence whose tokens past the shared prefix are fewest
+    /// (it loses least), and takes the longer shared prefix of either: copying a
+    /// range between sequences of a unified cache only relabels cells.
     fn sync_prefix(
         &mut self,
         tokens: &[LlamaToken],
         need_logits: bool,
+        room: usize,
         mut progress: impl FnMut(u32, u32),
     ) -> Result<(usize, usize), (WorkerErrorCode, String)> {
-        let mut keep = self
-            .cached
-            .iter()
-            .zip(tokens)
-            .take_while(|(a, b)| a == b)
-            .count();
+        let common =
+            |held: &[LlamaToken]| held.iter().zip(tokens).take_while(|(a, b)| a == b).count();
+        let shared: Vec<usize> = self.seqs.iter().map(|s| common(s)).collect();
+        let lost = |i: usize| self.seqs[i].len() - shared[i];
+        let target = (0..SLOTS)
+            .min_by_key(|&i| (lost(i), std::cmp::Reverse(shared[i])))
+            .unwrap_or(0);
+        let donor = (0..SLOTS).max_by_key(|&i| shared[i]).unwrap_or(target);
+        let mut keep = shared[donor];
         if need_logits && keep == tokens.len() {
             keep = keep.saturating_sub(1);
         }
-        if keep < self.cached.len() {
+        let own = shared[target].min(keep);
+        if own < self.seqs[target].len() {
             let cleared = self
                 .ctx
-                .clear_kv_cache_seq(Some(0), Some(keep as u32), None)
+                .clear_kv_cache_seq(Some(target as u32), Some(own as u32), None)
                 .map_err(|e| (WorkerErrorCode::Inference, e.to_string()))?;
             if !cleared {
                 // Some caches cannot drop a tail; start over.
-                self.ctx.clear_kv_cache();
+                self.reset();
                 keep = 0;
             }
-            self.cached.truncate(keep);
+            self.seqs[target].truncate(own.min(keep));
+        }
+        let own = self.seqs[target].len();
+        if keep > own {
+            self.ctx
+                .copy_kv_cache_seq(
+                    donor as i32,
+                    target as i32,
+                    Some(own as u32),
+                    Some(keep as u32),
+                )
+                .map_err(|e| (WorkerErrorCode::Inference, e.to_string()))?;
+            self.seqs[target].extend_from_slice(&tokens[own..keep]);
+        }
+        self.cur = target;
+        // Both share one cache of n_ctx cells: when this prompt and `room` more
+        // tokens would not fit beside what only the other sequence holds, the
+        // other goes (it is only a head start for a later request).
+        let other = 1 - target;
+        let only_other = self.seqs[other].len() - shared[other].min(keep);
+        if only_other > 0 && tokens.len() + room + only_other > self.ctx.n_ctx() as usize {
+            let _ = self.ctx.clear_kv_cache_seq(Some(other as u32), None, None);
+            self.seqs[other].clear();
         }
         let todo = &tokens[keep..];
         let mut batch = LlamaBatch::new(BATCH, 1);
@@ -401,14 +447,14 @@ impl Engine<'_> {
             for (i, t) in chunk.iter().enumerate() {
                 let logits = need_logits && last_chunk && i + 1 == chunk.len();
                 batch
-                    .add(*t, (base + i) as i32, &[0], logits)
+                    .add(*t, (base + i) as i32, &[target as i32], logits)
                     .map_err(|e| (WorkerErrorCode::Inference, e.to_string()))?;
             }
             self.ctx.decode(&mut batch).map_err(|e| {
                 // The cache may now hold part of the chunk: forget it all.
                 (WorkerErrorCode::Inference, format!("decode failed: {e}"))
             })?;
-            self.cached.extend_from_slice(chunk);
+            self.seqs[target].extend_from_slice(chunk);
             progress((base + chunk.len() - keep) as u32, todo.len() as u32);
         }
         Ok((keep, todo.len()))
@@ -438,19 +484,20 @@ impl Engine<'_> {
             ));
         }
         let prefill_started = Instant::now();
-        let (cached, prefilled) = match self.sync_prefix(&tokens, true, |done, total| {
-            out.send(&WorkerEvent::Progress {
-                id: Some(id),
-                done,
-                total,
-            });
-        }) {
-            Ok(r) => r,
-            Err(e) => {
-                self.reset();
-                return Err(e);
-            }
-        };
+        let (cached, prefilled) =
+            match self.sync_prefix(&tokens, true, max_tokens, |done, total| {
+                out.send(&WorkerEvent::Progress {
+                    id: Some(id),
+                    done,
+                    total,
+                });
+            }) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.reset();
+                    return Err(e);
+                }
+            };
         let prefill_ms = prefill_started.elapsed().as_secs_f64() * 1000.0;
         debug!(
             id,
@@ -564,15 +611,20 @@ impl Engine<'_> {
             let last = forced.len();
             for (i, &t) in std::iter::once(&token).chain(&forced).enumerate() {
                 batch
-                    .add(t, (self.cached.len() + i) as i32, &[0], i == last)
+                    .add(
+                        t,
+                        (self.seqs[self.cur].len() + i) as i32,
+                        &[self.cur as i32],
+                        i == last,
+                    )
                     .map_err(|e| (WorkerErrorCode::Inference, e.to_string()))?;
             }
             if let Err(e) = self.ctx.decode(&mut batch) {
                 self.reset();
                 return Err((WorkerErrorCode::Inference, format!("decode failed: {e}")));
             }
-            self.cached.push(token);
-            self.cached.extend(&forced);
+            self.seqs[self.cur].push(token);
+            self.seqs[self.cur].extend(&forced);
             if self.cancelled(id, rx) {
                 stop = Stop::Cancelled;
                 break;
@@ -728,7 +780,8 @@ impl Engine<'_> {
 
     fn reset(&mut self) {
         self.ctx.clear_kv_cache();
-        self.cached.clear();
+        self.seqs.iter_mut().for_each(Vec::clear);
+        self.cur = 0;
     }
 }
 
@@ -750,6 +803,8 @@ fn valid_utf8(bytes: &[u8]) -> &str {
 /// call nobody asked for (a file read for "who wrote Pride and Prejudice") is worse
 /// than an answer in words.
 const CALL_THRESHOLD: f32 = 0.3;
+/// Cached sequences (see `Engine::sync_prefix`).
+const SLOTS: usize = 2;
 /// How many of the likeliest first tokens `opens_call` looks at.
 const CALL_CANDIDATES: usize = 16;
 /// Most tokens decoded in one step: the sampled one and the forced ones after it.

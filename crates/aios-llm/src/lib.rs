@@ -28,7 +28,10 @@
 //! 5. `generate` runs one request at a time. The worker reuses the longest common
 //!    token prefix between the new prompt and what its KV cache holds (system prompt,
 //!    earlier turns, its own earlier replies) and prefills only the rest, sending a
-//!    `progress` event after each batch of prompt tokens. It streams
+//!    `progress` event after each batch of prompt tokens. The cache holds two
+//!    sequences (the conversation's prompt and the question asked alone, which the
+//!    agent asks in one turn): a request, `warm` included, rewrites the one it loses
+//!    least of, starting from the longer prefix either shares with it. It streams
 //!    `delta` events with reply text, holding back text that may be the start of a
 //!    tool call, then one `tool_call` event per call parsed from the reply
 //!    (`<tool_call>` tags, a fenced JSON block, or bare JSON), then `done` with the
