@@ -629,7 +629,7 @@ impl Worker {
         tools: &[ToolSpec],
         max_tokens: u32,
     ) -> Result<Outcome> {
-        self.generate(messages, tools, max_tokens, false)
+        self.generate(messages, None, tools, max_tokens, false)
     }
 
     /// As the agent does after calls that need nothing of the computer
@@ -652,7 +652,7 @@ impl Worker {
             return Ok((o, false));
         }
         let messages = vec![message(Role::System, system), message(Role::User, user)];
-        let mut words = self.generate(messages, tools, max_tokens, true)?;
+        let mut words = self.generate(messages, None, tools, max_tokens, true)?;
         // The person waited for both.
         words.total_ms += o.total_ms;
         words.first_event_ms += o.total_ms;
@@ -660,9 +660,12 @@ impl Worker {
         Ok((words, true))
     }
 
+    /// One request; `fallback` is answered instead when the reply to `messages`
+    /// would start in words (the agent's memo prompt and the request alone).
     fn generate(
         &mut self,
         messages: Vec<Message>,
+        fallback: Option<Vec<Message>>,
         tools: &[ToolSpec],
         max_tokens: u32,
         no_calls: bool,
@@ -679,6 +682,7 @@ impl Worker {
                 seed: 0,
                 no_calls,
             },
+            fallback,
         })?;
         let mut text = String::new();
         let mut calls = Vec::new();
@@ -1124,7 +1128,15 @@ impl Bench {
                 &item.say,
                 TrustLevel::User,
             ));
-            let ask = |w: &mut Worker, history: &[StoredMessage], max: u32| {
+            let memo_present = context::memo(&history[..history.len() - 1]).is_some();
+            // As the agent does over a memo: the request alone is the fallback.
+            let alone = (shape.memo && memo_present).then(|| {
+                vec![
+                    message(Role::System, &prompt.text),
+                    message(Role::User, &item.say),
+                ]
+            });
+            let ask = |w: &mut Worker, history: &[StoredMessage], max: u32, alone| {
                 let fitted = context::fit(
                     history,
                     LOCAL_CONTEXT,
@@ -1137,18 +1149,18 @@ impl Bench {
                     .iter()
                     .map(to_worker_message)
                     .collect();
-                w.ask_messages(messages, &self.tools, max)
+                w.generate(messages, alone, &self.tools, max, false)
             };
-            let mut o = ask(&mut w, &history, max_tokens)?;
+            let mut o = ask(&mut w, &history, max_tokens, alone)?;
             // As the agent does with the memo: a first reply with no call is asked
             // again as a fresh conversation.
-            let mut retried = false;
+            let mut retried = o.stats.fell_back;
             let described = o.calls.is_empty() && context::describes_a_call(&o.text, &tool_names);
-            let memo_present = context::memo(&history[..history.len() - 1]).is_some();
             if shape.memo
+                && !memo_present
                 && o.calls.is_empty()
                 && o.call_errors.is_empty()
-                && (memo_present || context::needs_fresh_retry(&o.text, &tool_names))
+                && context::needs_fresh_retry(&o.text, &tool_names)
             {
                 let again = w.ask(&prompt.text, &item.say, &self.tools, max_tokens)?;
                 retried = true;
@@ -1226,7 +1238,7 @@ impl Bench {
                     closing = match said {
                         Some(said) => said,
                         None => {
-                            let c = ask(&mut w, &history, CLOSING_MAX_TOKENS)?;
+                            let c = ask(&mut w, &history, CLOSING_MAX_TOKENS, None)?;
                             total += c.total_ms;
                             c.text.trim().to_owned()
                         }

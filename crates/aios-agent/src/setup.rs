@@ -138,6 +138,7 @@ async fn check(provider: &dyn LlmProvider) -> Result<(), String> {
         temperature: 0.0,
         max_tokens: 8,
         words_only: false,
+        fallback: None,
     };
     match tokio::time::timeout(CHECK_TIMEOUT, provider.complete(&req)).await {
         Ok(Ok(_)) => Ok(()),

@@ -160,12 +160,20 @@ async fn turn(
     };
 
     for round in 0..rounds {
+        // Over a memo, the worker itself answers the request alone when the reply
+        // would start in words (the fresh retry below, without a cancelled request
+        // and a second one).
+        let fallback = (may_retry && has_memo(&messages)).then(fresh);
+        if fallback.is_some() {
+            may_retry = false;
+        }
         let llm_req = LlmRequest {
             messages: messages.clone(),
             tools: tools.clone(),
             temperature: cfg.temperature,
             max_tokens: cfg.max_tokens,
             words_only,
+            fallback,
         };
         let mut stream = provider.complete_stream(&llm_req).await?;
         let mut text = String::new();
@@ -225,7 +233,7 @@ async fn turn(
                 "calls that need nothing of the computer: asking for words"
             );
             words_only = true;
-            if may_retry && has_memo(&messages) {
+            if shape.memo && has_memo(&messages) {
                 messages = fresh();
             }
             may_retry = false;

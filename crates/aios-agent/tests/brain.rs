@@ -62,6 +62,7 @@ fn request(messages: Vec<LlmMessage>, tools: &[ToolDefinition]) -> LlmRequest {
         temperature: 0.0,
         max_tokens: 96,
         words_only: false,
+        fallback: None,
     }
 }
 
@@ -192,6 +193,50 @@ async fn the_conversation_prefix_survives_a_question_asked_alone() {
         "the memo was not decoded again: {:?} after {:?}",
         next.usage,
         with_memo.usage
+    );
+}
+
+/// Over a memo, the agent sends the question alone as the `fallback`: the worker
+/// answers it when the conversation's reply would start in words, and keeps the
+/// conversation's reply when it starts a call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn words_come_from_the_question_alone_and_calls_from_the_conversation() {
+    let tools = plan_tools();
+    let p = provider(DEFAULT_LOCAL_MODEL, &tools);
+    let system = LlmMessage::System {
+        content: system_prompt(),
+    };
+    let memo = LlmMessage::System {
+        content: "Earlier in this conversation, latest last.\n\
+                  - set the volume to 40 -> volume {\"level\": 40} -> Volume set to 40%."
+            .into(),
+    };
+    let ask = async |q: &str, fallback: bool| {
+        let mut req = request(vec![system.clone(), memo.clone(), user(q)], &tools);
+        req.fallback = fallback.then(|| vec![system.clone(), user(q)]);
+        collect(p.complete_stream(&req).await.expect("stream"))
+            .await
+            .expect("answer")
+    };
+    let with_memo = ask("What is the capital of France?", false).await;
+    let words = ask("What is the capital of France?", true).await;
+    assert!(
+        words.tool_calls.is_empty() && words.content.contains("Paris"),
+        "{words:?}"
+    );
+    assert!(
+        words.usage.input_tokens < with_memo.usage.input_tokens,
+        "the reply is to the shorter prompt asked alone: {:?} vs {:?}",
+        words.usage,
+        with_memo.usage
+    );
+    let call = ask("Now set it to 70 percent.", true).await;
+    assert_eq!(call.tool_calls.len(), 1, "{call:?}");
+    assert_eq!(call.tool_calls[0].name, "volume");
+    assert!(
+        call.usage.input_tokens > words.usage.input_tokens,
+        "the call is the conversation's: {:?}",
+        call.usage
     );
 }
 

@@ -245,10 +245,17 @@ impl Engine<'_> {
                     messages,
                     tools,
                     sampling,
+                    fallback,
                 } => {
-                    if let Err((code, message)) =
-                        self.generate(id, &messages, &tools, sampling, rx, out)
-                    {
+                    if let Err((code, message)) = self.generate(
+                        id,
+                        &messages,
+                        fallback.as_deref(),
+                        &tools,
+                        sampling,
+                        rx,
+                        out,
+                    ) {
                         warn!(id, "{message}");
                         out.send(&WorkerEvent::Error {
                             id: Some(id),
@@ -460,20 +467,20 @@ impl Engine<'_> {
         Ok((keep, todo.len()))
     }
 
-    fn generate(
+    /// Renders `messages` as a prompt awaiting the reply and makes a cached sequence
+    /// hold it, with logits for its last token. Returns the prompt's tokens, how
+    /// many were reused, how many decoded, and the time it took.
+    fn prefill(
         &mut self,
         id: u64,
         messages: &[Message],
         tools: &[ToolSpec],
-        sampling: Sampling,
-        rx: &Inbox,
+        max_tokens: usize,
         out: &mut Out,
-    ) -> Result<(), (WorkerErrorCode, String)> {
-        let received = Instant::now();
+    ) -> Result<Prefilled, (WorkerErrorCode, String)> {
         let prompt = self.render(messages, tools, true)?;
         let tokens = self.tokenize(&prompt);
         let n_ctx = self.ctx.n_ctx() as usize;
-        let max_tokens = sampling.max_tokens.max(1) as usize;
         if tokens.len() + max_tokens > n_ctx {
             return Err((
                 WorkerErrorCode::ContextTooLong,
@@ -483,7 +490,7 @@ impl Engine<'_> {
                 ),
             ));
         }
-        let prefill_started = Instant::now();
+        let started = Instant::now();
         let (cached, prefilled) =
             match self.sync_prefix(&tokens, true, max_tokens, |done, total| {
                 out.send(&WorkerEvent::Progress {
@@ -498,15 +505,45 @@ impl Engine<'_> {
                     return Err(e);
                 }
             };
-        let prefill_ms = prefill_started.elapsed().as_secs_f64() * 1000.0;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
         debug!(
             id,
             prompt = tokens.len(),
             cached,
             prefilled,
-            prefill_ms,
+            ms,
             "prefilled"
         );
+        Ok(Prefilled {
+            tokens,
+            cached,
+            prefilled,
+            ms,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn generate(
+        &mut self,
+        id: u64,
+        messages: &[Message],
+        fallback: Option<&[Message]>,
+        tools: &[ToolSpec],
+        sampling: Sampling,
+        rx: &Inbox,
+        out: &mut Out,
+    ) -> Result<(), (WorkerErrorCode, String)> {
+        let received = Instant::now();
+        let max_tokens = sampling.max_tokens.max(1) as usize;
+        let Prefilled {
+            mut tokens,
+            mut cached,
+            mut prefilled,
+            ms: mut prefill_ms,
+        } = self.prefill(id, messages, tools, max_tokens, out)?;
+        // Words never come from a `no_calls` reply's fallback: it has none.
+        let mut fallback = fallback.filter(|_| !sampling.no_calls);
+        let mut fell_back = false;
 
         let mut sampler = if sampling.temperature <= 0.0 {
             LlamaSampler::greedy()
@@ -543,13 +580,18 @@ impl Engine<'_> {
         };
         for _ in 0..max_tokens {
             let mut token = sampler.sample(&self.ctx, -1);
-            if generated == 0
-                && let Some(call) = call_token
-                && token != call
-                && self.opens_call(token, call)
-            {
-                // Through the tag, so that the grammar holds from here on.
-                token = call;
+            if generated == 0 {
+                token = self.first_token(token, call_token);
+                if Some(token) != call_token
+                    && let Some(alone) = fallback.take()
+                {
+                    // Words: the reply is the fallback's, from its own prompt.
+                    let other = self.prefill(id, alone, tools, max_tokens, out)?;
+                    (tokens, cached, fell_back) = (other.tokens, other.cached, true);
+                    prefilled += other.prefilled;
+                    prefill_ms += other.ms;
+                    token = self.first_token(sampler.sample(&self.ctx, -1), call_token);
+                }
             }
             if let Some(g) = call_grammar.as_mut() {
                 token = self.constrained(g, token);
@@ -666,10 +708,21 @@ impl Engine<'_> {
                 generated_tokens: generated,
                 generate_ms,
                 first_token_ms,
+                fell_back,
             },
             call_errors: parsed.errors,
         });
         Ok(())
+    }
+
+    /// The first token of a reply: `sampled`, or the call tag when the reply should
+    /// open a call (see [`Engine::opens_call`]) and the tag is one token.
+    fn first_token(&self, sampled: LlamaToken, call: Option<LlamaToken>) -> LlamaToken {
+        match call {
+            // Through the tag, so that the grammar holds from here on.
+            Some(call) if sampled != call && self.opens_call(sampled, call) => call,
+            _ => sampled,
+        }
     }
 
     /// Whether the first token of a reply should open a call. Qwen2.5-Coder mostly
@@ -783,6 +836,16 @@ impl Engine<'_> {
         self.seqs.iter_mut().for_each(Vec::clear);
         self.cur = 0;
     }
+}
+
+/// A prompt made ready for its reply (see `Engine::prefill`).
+struct Prefilled {
+    tokens: Vec<LlamaToken>,
+    /// Tokens reused from a cached sequence.
+    cached: usize,
+    /// Tokens decoded for it.
+    prefilled: usize,
+    ms: f64,
 }
 
 /// The longest prefix of `bytes` that is complete UTF-8 (a token may end mid-character).

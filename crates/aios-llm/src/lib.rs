@@ -36,6 +36,12 @@
 //!    tool call, then one `tool_call` event per call parsed from the reply
 //!    (`<tool_call>` tags, a fenced JSON block, or bare JSON), then `done` with the
 //!    [`Stats`] (prompt tokens, reused tokens, prefilled tokens, timings).
+//!    With `fallback` (another conversation), a reply whose first token does not
+//!    open a call is not written: the worker prefills the fallback instead (in
+//!    the other cached sequence) and answers that, calls included, with
+//!    `fell_back` in the stats. The agent sends its conversation prompt (with the
+//!    memo) and the question alone this way: one request instead of a cancelled
+//!    one and a second.
 //!    With `sampling.no_calls` the reply is words only: the same tools are
 //!    rendered (the prompt, and so the cached prefix, is unchanged) and the reply
 //!    is decoded under a grammar without `{`, `<` or a backtick

@@ -102,6 +102,11 @@ pub enum WorkerRequest {
         tools: Vec<ToolSpec>,
         /// Sampling settings.
         sampling: Sampling,
+        /// Asked instead when the reply to `messages` would start in words rather
+        /// than a call (rule 5): the agent's conversation prompt (with its memo)
+        /// is trusted for calls, and words come from the question asked alone.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fallback: Option<Vec<Message>>,
     },
     /// Stop generation `id` at the next token.
     Cancel {
@@ -139,6 +144,10 @@ pub struct Stats {
     pub generate_ms: f64,
     /// From receiving the request to the first generated token.
     pub first_token_ms: f64,
+    /// The reply is to the request's `fallback` (the counts above are its prompt's;
+    /// the prefill counts and time include both prompts).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fell_back: bool,
 }
 
 /// Machine-readable worker error kinds.

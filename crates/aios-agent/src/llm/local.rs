@@ -128,6 +128,10 @@ impl LlmProvider for LocalProvider {
                 seed: 0,
                 no_calls: req.words_only,
             },
+            fallback: req
+                .fallback
+                .as_ref()
+                .map(|m| m.iter().map(to_worker_message).collect()),
         };
         self.jobs
             .send(Job {
@@ -259,6 +263,9 @@ async fn next_delta(mut st: Pending) -> Option<(Result<StreamDelta, LlmError>, P
                     Stop::Cancelled => StopReason::Cancelled,
                 };
                 debug!(id = st.id, ?stats, "local generation done");
+                if stats.fell_back {
+                    debug!("the reply is to the request asked alone");
+                }
                 let usage = Usage {
                     input_tokens: stats.prompt_tokens,
                     cached_tokens: stats.cached_tokens,

@@ -60,6 +60,11 @@ pub struct LlmRequest {
     /// cached prefix holds) and the provider is told not to call one (OpenAI
     /// `tool_choice: "none"`, Anthropic `{"type": "none"}`, the worker's `no_calls`).
     pub words_only: bool,
+    /// The same request asked alone (a fresh conversation), answered instead when
+    /// the reply to `messages` would start in words rather than a call. Only the
+    /// local worker reads it (in one request, instead of a cancelled one and a
+    /// second); cloud providers never get the memo that makes it useful.
+    pub fallback: Option<Vec<LlmMessage>>,
 }
 
 /// Why generation stopped.

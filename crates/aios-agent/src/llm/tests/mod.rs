@@ -50,6 +50,7 @@ fn simple_request() -> LlmRequest {
         temperature: 0.0,
         max_tokens: 64,
         words_only: false,
+        fallback: None,
     }
 }
 
@@ -103,6 +104,7 @@ fn tool_request() -> LlmRequest {
         temperature: 0.0,
         max_tokens: 256,
         words_only: false,
+        fallback: None,
     }
 }
 
