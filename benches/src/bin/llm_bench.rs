@@ -591,6 +591,7 @@ impl Worker {
             messages,
             tools: tools.to_vec(),
             ahead: ahead.map(str::to_owned),
+            alone: None,
         })?;
         match self.next_event()? {
             (

@@ -157,6 +157,7 @@ impl Handler for Router {
             IpcMessage::ToolsRequest(r) => client.send(IpcMessage::ToolsReply(ToolsReply {
                 request_id: r.request_id,
                 tools: self.state.tools().registry().definitions(),
+                read_only: self.state.tools().registry().read_only(),
             })),
             IpcMessage::ToolRun(r) if client.kind() != ClientKind::Mcp => client.send(refuse(
                 Some(r.request_id),

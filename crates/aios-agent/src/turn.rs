@@ -274,9 +274,18 @@ async fn turn(
         }
         // Secrets (a Wi-Fi password) go to the tool only: history, the model's context
         // and the chat see them redacted.
+        // A browser call after one that changes the page is judged on a page not
+        // open yet: what may be a secret there is redacted in the stored reply, and
+        // judged again on the page as it is when the call's turn comes.
         let mut shown: Vec<ToolCall> = Vec::with_capacity(calls.len());
+        let mut page_changes = false;
         for c in &calls {
-            shown.push(pipeline::shown(state, c).await);
+            let mut s = pipeline::shown(state, c).await;
+            if page_changes {
+                aios_mcp::browser::redact_unjudged(&c.name, &mut s.arguments);
+            }
+            page_changes |= aios_mcp::browser::changes_page(&c.name);
+            shown.push(s);
         }
         last_results.clear();
         let mut reply = StoredMessage::new(conv, Role::Assistant, &text, TrustLevel::System);
@@ -292,7 +301,16 @@ async fn turn(
         // sentence) takes about 3 s on 2 cores, and the 1.5B rarely chains calls.
         // Cloud models do chain (search, then read), so they keep their round.
         let mut spoken: Vec<Option<String>> = Vec::new();
+        let mut page_changed = false;
         for (call, shown) in calls.into_iter().zip(shown) {
+            let shown = if page_changed {
+                let mut now = pipeline::shown(state, &call).await;
+                now.id = shown.id;
+                now
+            } else {
+                shown
+            };
+            page_changed |= aios_mcp::browser::changes_page(&call.name);
             client.send(IpcMessage::ToolCall(ToolCallEvent {
                 request_id: req.request_id,
                 call: shown.clone(),

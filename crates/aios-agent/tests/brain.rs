@@ -240,6 +240,56 @@ async fn words_come_from_the_question_alone_and_calls_from_the_conversation() {
     );
 }
 
+/// Over a memo a spoken question may be answered by its fallback (the question
+/// alone): the heard words are decoded after the system message alone too, so
+/// the fallback prefills only what was not heard either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_a_memo_the_heard_words_are_decoded_for_the_question_alone_too() {
+    let tools = plan_tools();
+    let p = provider(DEFAULT_LOCAL_MODEL, &tools);
+    let system = LlmMessage::System {
+        content: system_prompt(),
+    };
+    let memo = LlmMessage::System {
+        content: "Earlier in this conversation, latest last.\n\
+                  - set the volume to 40 -> volume {\"level\": 40} -> Volume set to 40%."
+            .into(),
+    };
+    let answer = async |q: &str| {
+        let mut req = request(vec![system.clone(), memo.clone(), user(q)], &tools);
+        req.fallback = Some(vec![system.clone(), user(q)]);
+        collect(p.complete_stream(&req).await.expect("stream"))
+            .await
+            .expect("answer")
+    };
+    let question = "What is the capital of France?";
+    let plain = answer(question).await;
+    // Another question in between, so the cache no longer holds these words.
+    answer("Which planet is closest to the sun?").await;
+    p.prewarm(
+        &[system.clone(), memo.clone()],
+        &tools,
+        Some("What is the capital of"),
+    )
+    .await;
+    let ahead = answer(question).await;
+    let prefilled = |r: &aios_agent::llm::LlmResponse| r.usage.input_tokens - r.usage.cached_tokens;
+    assert!(
+        ahead.tool_calls.is_empty() && ahead.content.contains("Paris"),
+        "{ahead:?}"
+    );
+    assert_eq!(
+        ahead.usage.input_tokens, plain.usage.input_tokens,
+        "both fell back"
+    );
+    assert!(
+        prefilled(&ahead) + 4 <= prefilled(&plain),
+        "the heard words were not decoded after the system message alone: {:?} vs {:?}",
+        ahead.usage,
+        plain.usage
+    );
+}
+
 /// What a spoken command gets: the words heard so far are decoded while the person
 /// still speaks, and the final question prefills only the rest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1321,6 +1321,18 @@ fn an_mcp_client_lists_and_runs_tools_and_cannot_approve_a_delete() {
     for want in ["file_list", "file_delete", "system_info", "volume"] {
         assert!(names.contains(&want), "{want} in {names:?}");
     }
+    // The read-only hint comes from the agent's own trust levels.
+    let hint = |name: &str| {
+        tools
+            .iter()
+            .find(|t| t.name == name)
+            .and_then(|t| t.annotations.as_ref())
+            .and_then(|a| a.read_only_hint)
+    };
+    assert_eq!(hint("file_list"), Some(true));
+    assert_eq!(hint("system_info"), Some(true));
+    assert_eq!(hint("file_delete"), Some(false));
+    assert_eq!(hint("volume"), Some(false));
     // A read-only call runs at once and returns the tool's output.
     let listed = rt
         .block_on(client.call_tool(

@@ -232,7 +232,8 @@ impl Engine<'_> {
                     messages,
                     tools,
                     ahead,
-                } => match self.warm(&messages, &tools, ahead.as_deref(), out) {
+                    alone,
+                } => match self.warm(&messages, alone.as_deref(), &tools, ahead.as_deref(), out) {
                     Ok(ev) => out.send(&ev),
                     Err((code, message)) => out.send(&WorkerEvent::Error {
                         id: None,
@@ -300,18 +301,18 @@ impl Engine<'_> {
         self.model.vocab().tokenize(text.as_bytes(), false, true)
     }
 
-    fn warm(
-        &mut self,
+    /// `messages` with the opening of the next user message and the words of it
+    /// `heard` so far, as tokens.
+    fn ahead_tokens(
+        &self,
         messages: &[Message],
         tools: &[ToolSpec],
-        ahead: Option<&str>,
-        out: &mut Out,
-    ) -> Result<WorkerEvent, (WorkerErrorCode, String)> {
+        heard: Option<&str>,
+    ) -> Result<Vec<LlamaToken>, (WorkerErrorCode, String)> {
         let mut prompt = self.render(messages, tools, false)?;
         // The next request is a question: its opening (`<|im_start|>user\n`) is
         // decoded now, so that the question prefills only its own words.
         let opener = self.user_opener(messages, tools, &prompt)?;
-        let heard = ahead.map(str::trim).filter(|h| !h.is_empty());
         prompt.push_str(&opener);
         if let Some(heard) = heard
             && !opener.is_empty()
@@ -320,8 +321,40 @@ impl Engine<'_> {
             // space to the word after it.
             prompt.push_str(heard);
         }
-        let tokens = self.tokenize(&prompt);
+        Ok(self.tokenize(&prompt))
+    }
+
+    fn warm(
+        &mut self,
+        messages: &[Message],
+        alone: Option<&[Message]>,
+        tools: &[ToolSpec],
+        ahead: Option<&str>,
+        out: &mut Out,
+    ) -> Result<WorkerEvent, (WorkerErrorCode, String)> {
+        let heard = ahead.map(str::trim).filter(|h| !h.is_empty());
+        let tokens = self.ahead_tokens(messages, tools, heard)?;
         let started = Instant::now();
+        if let (Some(alone), Some(_)) = (alone, heard) {
+            // The question asked alone (the fallback of the request to come) gets
+            // the heard words too, in the other sequence, in the same batches.
+            let lone = self.ahead_tokens(alone, tools, heard)?;
+            let (a, held_a) = self.place(&tokens, false, 0, None)?;
+            let (b, held_b) = self.place(&lone, false, 0, Some(a))?;
+            let parts = [(b, lone.as_slice(), held_b), (a, tokens.as_slice(), held_a)];
+            let prefilled = self.decode_rest(&parts, false, |done, total| {
+                out.send(&WorkerEvent::Progress {
+                    id: None,
+                    done,
+                    total,
+                });
+            })?;
+            return Ok(WorkerEvent::Warmed {
+                prefix_tokens: tokens.len() as u32,
+                prefill_tokens: prefilled as u32,
+                prefill_ms: started.elapsed().as_secs_f64() * 1000.0,
+            });
+        }
         // Only the system prompt alone is kept on disk: it is the same at every
         // start. A longer prefix (the agent's note of earlier turns, words heard
         // ahead) changes each turn.
@@ -396,13 +429,30 @@ impl Engine<'_> {
         tokens: &[LlamaToken],
         need_logits: bool,
         room: usize,
-        mut progress: impl FnMut(u32, u32),
+        progress: impl FnMut(u32, u32),
+    ) -> Result<(usize, usize), (WorkerErrorCode, String)> {
+        let (target, keep) = self.place(tokens, need_logits, room, None)?;
+        let decoded = self.decode_rest(&[(target, tokens, keep)], need_logits, progress)?;
+        Ok((keep, decoded))
+    }
+
+    /// The first half of [`Engine::sync_prefix`]: picks the sequence for `tokens`
+    /// (never `not`), drops what it holds past the shared prefix and copies the
+    /// longer shared prefix from the other. Returns the sequence and how many of
+    /// `tokens` it now holds; [`Engine::decode_rest`] decodes the rest.
+    fn place(
+        &mut self,
+        tokens: &[LlamaToken],
+        need_logits: bool,
+        room: usize,
+        not: Option<usize>,
     ) -> Result<(usize, usize), (WorkerErrorCode, String)> {
         let common =
             |held: &[LlamaToken]| held.iter().zip(tokens).take_while(|(a, b)| a == b).count();
         let shared: Vec<usize> = self.seqs.iter().map(|s| common(s)).collect();
         let lost = |i: usize| self.seqs[i].len() - shared[i];
         let target = (0..SLOTS)
+            .filter(|&i| Some(i) != not)
             .min_by_key(|&i| (lost(i), std::cmp::Reverse(shared[i])))
             .unwrap_or(0);
         let donor = (0..SLOTS).max_by_key(|&i| shared[i]).unwrap_or(target);
@@ -441,30 +491,62 @@ impl Engine<'_> {
         // other goes (it is only a head start for a later request).
         let other = 1 - target;
         let only_other = self.seqs[other].len() - shared[other].min(keep);
-        if only_other > 0 && tokens.len() + room + only_other > self.ctx.n_ctx() as usize {
+        if only_other > 0
+            && not.is_none()
+            && tokens.len() + room + only_other > self.ctx.n_ctx() as usize
+        {
             let _ = self.ctx.clear_kv_cache_seq(Some(other as u32), None, None);
             self.seqs[other].clear();
         }
-        let todo = &tokens[keep..];
+        Ok((target, keep))
+    }
+
+    /// Decodes each `(sequence, tokens, held)` from `held` on, all of them in the
+    /// same batches (a few tokens of two sequences cost about what one's do: the
+    /// weights are read once). With `need_logits`, the last token of the last one
+    /// gets logits. Returns how many tokens were decoded.
+    fn decode_rest(
+        &mut self,
+        parts: &[(usize, &[LlamaToken], usize)],
+        need_logits: bool,
+        mut progress: impl FnMut(u32, u32),
+    ) -> Result<usize, (WorkerErrorCode, String)> {
+        // (sequence, position, token, logits)
+        let todo: Vec<(usize, usize, LlamaToken, bool)> = parts
+            .iter()
+            .enumerate()
+            .flat_map(|(n, &(seq, tokens, held))| {
+                let last = n + 1 == parts.len();
+                (held..tokens.len()).map(move |p| {
+                    (
+                        seq,
+                        p,
+                        tokens[p],
+                        need_logits && last && p + 1 == tokens.len(),
+                    )
+                })
+            })
+            .collect();
         let mut batch = LlamaBatch::new(BATCH, 1);
-        for (chunk_no, chunk) in todo.chunks(BATCH).enumerate() {
+        let mut done = 0;
+        for chunk in todo.chunks(BATCH) {
             batch.clear();
-            let base = keep + chunk_no * BATCH;
-            let last_chunk = base + chunk.len() == tokens.len();
-            for (i, t) in chunk.iter().enumerate() {
-                let logits = need_logits && last_chunk && i + 1 == chunk.len();
+            for &(seq, pos, t, logits) in chunk {
                 batch
-                    .add(*t, (base + i) as i32, &[target as i32], logits)
+                    .add(t, pos as i32, &[seq as i32], logits)
                     .map_err(|e| (WorkerErrorCode::Inference, e.to_string()))?;
             }
             self.ctx.decode(&mut batch).map_err(|e| {
                 // The cache may now hold part of the chunk: forget it all.
                 (WorkerErrorCode::Inference, format!("decode failed: {e}"))
             })?;
-            self.seqs[target].extend_from_slice(chunk);
-            progress((base + chunk.len() - keep) as u32, todo.len() as u32);
+            for &(seq, _, t, _) in chunk {
+                self.seqs[seq].push(t);
+            }
+            done += chunk.len();
+            progress(done as u32, todo.len() as u32);
         }
-        Ok((keep, todo.len()))
+        Ok(todo.len())
     }
 
     /// Renders `messages` as a prompt awaiting the reply and makes a cached sequence

@@ -24,7 +24,10 @@
 //!    so far of that message follow (the agent sends each partial transcript while
 //!    the person speaks): when the question comes, only its unheard words, the end
 //!    of the user turn and the reply's opening are prefilled. Only a `warm` of the
-//!    system message alone, with no `ahead`, is saved for the next start.
+//!    system message alone, with no `ahead`, is saved for the next start. With
+//!    `alone` (the prefix of the question asked alone, a `generate`'s fallback),
+//!    the heard words are decoded after that prefix too, in the other sequence,
+//!    in the same batches: both prompts of the turn are ready when it comes.
 //! 5. `generate` runs one request at a time. The worker reuses the longest common
 //!    token prefix between the new prompt and what its KV cache holds (system prompt,
 //!    earlier turns, its own earlier replies) and prefills only the rest, sending a

@@ -91,6 +91,12 @@ pub enum WorkerRequest {
         /// question, when it comes, prefills only what was not heard yet.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ahead: Option<String>,
+        /// With `ahead`: the prefix of the same question asked alone (the system
+        /// message), which the request to come may fall back to. The heard words
+        /// are decoded after it too, in the other cached sequence, in the same
+        /// batches (rule 4).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        alone: Option<Vec<Message>>,
     },
     /// Generate a reply.
     Generate {

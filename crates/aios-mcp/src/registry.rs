@@ -56,6 +56,16 @@ impl ToolRegistry {
         self.tools.values().map(|(_, d)| d.clone()).collect()
     }
 
+    /// The names of the tools that only read (trust requirement `None`), in name
+    /// order.
+    pub fn read_only(&self) -> Vec<String> {
+        self.tools
+            .iter()
+            .filter(|(_, (t, _))| t.trust_requirement() == TrustRequirement::None)
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
     /// Registered names, comma-separated.
     pub fn names(&self) -> String {
         self.tools

@@ -167,10 +167,16 @@ impl LlmProvider for LocalProvider {
     ) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, _) = mpsc::channel(1);
+        // Over a memo (a second system message) the turn to come falls back to the
+        // question asked alone when its reply starts in words (see the turn): the
+        // heard words go after the system message alone too.
+        let alone = (heard.is_some() && messages.len() > 1)
+            .then(|| messages[..1].iter().map(to_worker_message).collect());
         let request = WorkerRequest::Warm {
             messages: messages.iter().map(to_worker_message).collect(),
             tools: tools.iter().map(to_tool_spec).collect(),
             ahead: heard.map(str::to_owned),
+            alone,
         };
         // Queued behind any running request; a full queue means the person is
         // already asking again, and that request decodes what it needs itself.
@@ -415,6 +421,7 @@ impl Worker {
                 }],
                 tools: tools.iter().map(to_tool_spec).collect(),
                 ahead: None,
+                alone: None,
             };
             w.write(&warm).await?;
             w.warming = true;

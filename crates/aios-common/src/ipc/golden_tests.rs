@@ -423,9 +423,10 @@ fn outside_programs_list_and_run_tools() {
                 description: "List a folder.".into(),
                 parameters: json!({"type": "object", "properties": {"path": {"type": "string"}}}),
             }],
+            read_only: vec!["file_list".into()],
         }),
         &format!(
-            r#"{{"type":"tools_reply","request_id":"{ID}","tools":[{{"name":"file_list","description":"List a folder.","parameters":{{"type":"object","properties":{{"path":{{"type":"string"}}}}}}}}]}}"#
+            r#"{{"type":"tools_reply","request_id":"{ID}","tools":[{{"name":"file_list","description":"List a folder.","parameters":{{"type":"object","properties":{{"path":{{"type":"string"}}}}}}}}],"read_only":["file_list"]}}"#
         ),
     );
     golden(

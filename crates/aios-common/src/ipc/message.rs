@@ -176,6 +176,10 @@ pub struct ToolsReply {
     pub request_id: Uuid,
     /// Name, description and argument schema of each, in name order.
     pub tools: Vec<crate::types::ToolDefinition>,
+    /// The names of those that only read (trust requirement `none`: they run
+    /// without asking); every other one may wait for the person's confirmation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub read_only: Vec<String>,
 }
 
 /// One call an outside program asks for.

@@ -100,6 +100,36 @@ impl BrowserConfig {
     }
 }
 
+/// Removes the `aios-browser-<pid>` folders beside `ours` that an agent which
+/// could not clean up (killed, crashed) left: page snapshots and screenshots of
+/// what it browsed. Only folders of this user whose process is gone.
+fn remove_stale_output_dirs(ours: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Some(parent) = ours.parent() else { return };
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    let uid = nix::unistd::geteuid().as_raw();
+    for e in entries.flatten() {
+        let path = e.path();
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("aios-browser-"))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = Path::new("/proc").join(pid.to_string()).exists();
+        let mine = e
+            .metadata()
+            .is_ok_and(|m| m.is_dir() && !m.file_type().is_symlink() && m.uid() == uid);
+        if path != ours && mine && !alive {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
 fn which(program: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|d| d.join(program))
@@ -192,6 +222,7 @@ impl Browser {
                 "the browser does not run as root: Chromium's sandbox refuses root, and untrusted pages must not run without it; run AIOS as your user",
             ));
         }
+        remove_stale_output_dirs(&c.output_dir);
         {
             use std::os::unix::fs::DirBuilderExt;
             let _ = std::fs::DirBuilder::new()
@@ -327,4 +358,28 @@ fn page_result(tool: &str, r: CallToolResult) -> Result<PageResult, ToolError> {
         )));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_of_agents_that_are_gone_are_removed_and_no_others() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = |n: &str| {
+            let p = tmp.path().join(n);
+            std::fs::create_dir(&p).expect("mkdir");
+            std::fs::write(p.join("page.yml"), "snapshot").expect("write");
+            p
+        };
+        // Above any pid_max: never a running process.
+        let gone = dir("aios-browser-999999999");
+        let running = dir(&format!("aios-browser-{}", std::process::id()));
+        let other = dir("aios-browser-notes");
+        let ours = tmp.path().join("aios-browser-1");
+        remove_stale_output_dirs(&ours);
+        assert!(!gone.exists());
+        assert!(running.exists() && other.exists());
+    }
 }

@@ -7,7 +7,7 @@ mod client;
 mod tools;
 
 pub use client::{Browser, BrowserConfig, PLAYWRIGHT_MCP_VERSION, Page, PageResult};
-pub use tools::{page_named, tools};
+pub use tools::{changes_page, page_named, redact_unjudged, tools};
 
 use std::sync::Arc;
 

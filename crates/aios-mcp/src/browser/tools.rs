@@ -59,6 +59,24 @@ fn page_header(page: &Page) -> String {
     }
 }
 
+/// Whether a call to `name` can change the open page (another address, a form
+/// sent by a click or an Enter in a field).
+pub fn changes_page(name: &str) -> bool {
+    matches!(name, "navigate" | "click" | "type_text")
+}
+
+/// Redacts in `shown` (a call's arguments as shown) what may be a secret once the
+/// page has changed: after an earlier call of the same round changes the page, a
+/// field's kind cannot be asked yet, so `type_text`'s text counts as a password
+/// (fail closed; the agent asks the page again when the call's turn comes).
+pub fn redact_unjudged(name: &str, shown: &mut Value) {
+    if name == "type_text"
+        && let Some(text) = shown.get_mut("text")
+    {
+        *text = Value::String(crate::schema::REDACTED.into());
+    }
+}
+
 /// The title and address a browser tool's `output` names on its first line
 /// ("Page: Title (url)", as [`page_header`] writes it). Only the first line: the
 /// page's own text comes after it, and the address is last on it.
@@ -471,6 +489,19 @@ impl Tool for GetPageText {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typing_after_the_page_changes_is_redacted_until_judged() {
+        assert!(changes_page("navigate") && changes_page("click") && changes_page("type_text"));
+        assert!(!changes_page("read_page") && !changes_page("screenshot"));
+        let mut shown = serde_json::json!({"target": "e12", "text": "hunter2"});
+        redact_unjudged("type_text", &mut shown);
+        assert_eq!(shown["text"], crate::schema::REDACTED);
+        assert_eq!(shown["target"], "e12");
+        let mut other = serde_json::json!({"url": "https://example.org/"});
+        redact_unjudged("navigate", &mut other);
+        assert_eq!(other["url"], "https://example.org/");
+    }
 
     fn berlin() -> Page {
         Page {
