@@ -97,6 +97,21 @@ pub fn fit<'a>(
     max_tokens: u32,
     shape: Shape,
 ) -> &'a [StoredMessage] {
+    if shape.memo {
+        // The memo shows the last MEMO_TURNS earlier turns a line each, whatever
+        // their size, so the history is cut by turns, not tokens: cut by tokens, the
+        // next request's one more message moved the cut into an old turn, its memo
+        // lost a line, and the prefix decoded while the person was silent did not
+        // match (the request decoded the memo again: 2.6-3.9 s on 2 cores).
+        let starts: Vec<usize> = history
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| is_request(m))
+            .map(|(i, _)| i)
+            .collect();
+        let from = starts.len().saturating_sub(MEMO_TURNS + 1);
+        return &history[starts.get(from).copied().unwrap_or(0)..];
+    }
     let system_tokens = estimate_tokens(system) + 150 * tools;
     let budget = window_tokens.saturating_sub(max_tokens as usize + system_tokens);
     let kept = if shape.remind {
@@ -538,6 +553,31 @@ mod tests {
         let raw = texts(&messages("sys", &h, Shape::RAW));
         assert!(raw.contains(&"A:Done, volume 30.|0".to_owned()));
         assert!(raw.contains(&"T:line one\nline two".to_owned()));
+    }
+
+    #[test]
+    fn the_prefix_decoded_between_turns_is_the_next_requests_whatever_their_size() {
+        // Turns with large results, more of them than the memo lists, in a window
+        // they do not fit in by tokens.
+        let mut h = Vec::new();
+        for n in 0..12 {
+            h.extend(tool_turn(
+                &format!("list folder {n}"),
+                &"a-file-name.txt\n".repeat(60),
+                false,
+                "Done.",
+            ));
+        }
+        let shape = Shape::for_provider("local");
+        let between = prefix("sys", fit(&h, 2048, "sys", 12, 256, shape));
+        h.push(msg(Role::User, "and the next one", TrustLevel::User));
+        let asked = messages("sys", fit(&h, 2048, "sys", 12, 256, shape), shape);
+        assert_eq!(asked[..2], between[..], "the memo must not move");
+        let LlmMessage::System { content: note } = &between[1] else {
+            panic!("no memo: {between:?}")
+        };
+        assert_eq!(note.lines().count(), 1 + MEMO_TURNS, "{note}");
+        assert!(note.contains("list folder 11") && !note.contains("list folder 3\""));
     }
 
     #[test]
