@@ -644,11 +644,10 @@ impl Worker {
         max_tokens: u32,
         o: Outcome,
     ) -> Result<(Outcome, bool)> {
-        let needless = !o.calls.is_empty()
-            && o.call_errors.is_empty()
-            && o.calls
-                .iter()
-                .all(|c| aios_agent::needless::needs_no_computer(&c.name, &c.arguments));
+        let needless = o.call_errors.is_empty()
+            && aios_agent::needless::all_need_no_computer(
+                o.calls.iter().map(|c| (c.name.as_str(), &c.arguments)),
+            );
         if !needless {
             return Ok((o, false));
         }

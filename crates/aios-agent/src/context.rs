@@ -103,12 +103,7 @@ pub fn fit<'a>(
         // next request's one more message moved the cut into an old turn, its memo
         // lost a line, and the prefix decoded while the person was silent did not
         // match (the request decoded the memo again: 2.6-3.9 s on 2 cores).
-        let starts: Vec<usize> = history
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| is_request(m))
-            .map(|(i, _)| i)
-            .collect();
+        let starts = request_starts(history);
         let from = starts.len().saturating_sub(MEMO_TURNS + 1);
         return &history[starts.get(from).copied().unwrap_or(0)..];
     }
@@ -233,6 +228,16 @@ pub fn first_sentence_done(text: &str) -> bool {
             .any(|(i, c)| matches!(c, '.' | '!' | '?' | '\n') && i + c.len_utf8() < t.len())
 }
 
+/// Where each turn of `history` starts: the indexes of the person's requests.
+fn request_starts(history: &[StoredMessage]) -> Vec<usize> {
+    history
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| is_request(m))
+        .map(|(i, _)| i)
+        .collect()
+}
+
 /// A message the person typed or said (not a note from the agent).
 fn is_request(m: &StoredMessage) -> bool {
     m.role == Role::User && m.trust == TrustLevel::User
@@ -354,12 +359,7 @@ pub fn prefix(system: &str, earlier: &[StoredMessage]) -> Vec<LlmMessage> {
 /// message. The model's own words are left out too, so an apology is never a
 /// pattern to follow.
 pub fn memo(earlier: &[StoredMessage]) -> Option<String> {
-    let starts: Vec<usize> = earlier
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| is_request(m))
-        .map(|(i, _)| i)
-        .collect();
+    let starts = request_starts(earlier);
     let from = starts.len().saturating_sub(MEMO_TURNS);
     let mut lines = Vec::new();
     for (k, &start) in starts.iter().enumerate().skip(from) {

@@ -47,6 +47,19 @@ pub fn needs_no_computer(name: &str, arguments: &Value) -> bool {
     })
 }
 
+/// Whether a reply's `calls` (name and arguments each) are there and none of them
+/// needs the computer: the reply should have been words.
+pub fn all_need_no_computer<'a>(calls: impl IntoIterator<Item = (&'a str, &'a Value)>) -> bool {
+    let mut any = false;
+    for (name, arguments) in calls {
+        if !needs_no_computer(name, arguments) {
+            return false;
+        }
+        any = true;
+    }
+    any
+}
+
 /// `command` with each `$((…))` of digits and operators replaced by `0`; `None`
 /// when one holds anything else (a variable, a command).
 fn without_arithmetic(command: &str) -> Option<String> {
@@ -120,6 +133,17 @@ mod tests {
             assert!(!shell(c), "{c:?}");
         }
         assert!(!needs_no_computer("shell_exec", &json!({})));
+        // A whole reply: only when it has calls and every one is like that.
+        let (sum, home) = (
+            json!({ "command": "echo 15 * 4" }),
+            json!({ "command": "echo $HOME" }),
+        );
+        assert!(all_need_no_computer([("shell_exec", &sum)]));
+        assert!(!all_need_no_computer([
+            ("shell_exec", &sum),
+            ("shell_exec", &home)
+        ]));
+        assert!(!all_need_no_computer([]));
         assert!(!needs_no_computer(
             "file_read",
             &json!({ "command": "echo 1" })

@@ -220,11 +220,8 @@ async fn turn(
         drop(stream);
         if !words_only
             && last_results.is_empty()
-            && !calls.is_empty()
             && malformed.is_empty()
-            && calls
-                .iter()
-                .all(|c| needless::needs_no_computer(&c.name, &c.arguments))
+            && needless::all_need_no_computer(calls.iter().map(|c| (c.name.as_str(), &c.arguments)))
         {
             // "What's 15 times 4" as `echo 15 * 4`: the answer is words. Over a
             // memo, words come from the fresh conversation (see below).
@@ -277,14 +274,20 @@ async fn turn(
         // A browser call after one that changes the page is judged on a page not
         // open yet: what may be a secret there is redacted in the stored reply, and
         // judged again on the page as it is when the call's turn comes.
+        let after_page_change: Vec<bool> = calls
+            .iter()
+            .scan(false, |changed, c| {
+                let before = *changed;
+                *changed |= aios_mcp::browser::changes_page(&c.name);
+                Some(before)
+            })
+            .collect();
         let mut shown: Vec<ToolCall> = Vec::with_capacity(calls.len());
-        let mut page_changes = false;
-        for c in &calls {
+        for (c, &stale) in calls.iter().zip(&after_page_change) {
             let mut s = pipeline::shown(state, c).await;
-            if page_changes {
+            if stale {
                 aios_mcp::browser::redact_unjudged(&c.name, &mut s.arguments);
             }
-            page_changes |= aios_mcp::browser::changes_page(&c.name);
             shown.push(s);
         }
         last_results.clear();
@@ -301,16 +304,12 @@ async fn turn(
         // sentence) takes about 3 s on 2 cores, and the 1.5B rarely chains calls.
         // Cloud models do chain (search, then read), so they keep their round.
         let mut spoken: Vec<Option<String>> = Vec::new();
-        let mut page_changed = false;
-        for (call, shown) in calls.into_iter().zip(shown) {
-            let shown = if page_changed {
-                let mut now = pipeline::shown(state, &call).await;
-                now.id = shown.id;
-                now
+        for ((call, shown), stale) in calls.into_iter().zip(shown).zip(after_page_change) {
+            let shown = if stale {
+                pipeline::shown(state, &call).await
             } else {
                 shown
             };
-            page_changed |= aios_mcp::browser::changes_page(&call.name);
             client.send(IpcMessage::ToolCall(ToolCallEvent {
                 request_id: req.request_id,
                 call: shown.clone(),

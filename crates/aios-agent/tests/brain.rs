@@ -66,6 +66,33 @@ fn request(messages: Vec<LlmMessage>, tools: &[ToolDefinition]) -> LlmRequest {
     }
 }
 
+/// A memo of one earlier turn, as the agent puts it after the system prompt.
+fn one_turn_memo() -> LlmMessage {
+    LlmMessage::System {
+        content: "Earlier in this conversation, latest last.\n\
+                  - set the volume to 40 -> volume {\"level\": 40} -> Volume set to 40%."
+            .into(),
+    }
+}
+
+/// `q` over [`one_turn_memo`], as the agent asks it: with `fallback`, the question
+/// alone is the fallback for a reply in words.
+async fn ask_over_memo(
+    p: &LocalProvider,
+    tools: &[ToolDefinition],
+    q: &str,
+    fallback: bool,
+) -> aios_agent::llm::LlmResponse {
+    let system = LlmMessage::System {
+        content: system_prompt(),
+    };
+    let mut req = request(vec![system.clone(), one_turn_memo(), user(q)], tools);
+    req.fallback = fallback.then(|| vec![system, user(q)]);
+    collect(p.complete_stream(&req).await.expect("stream"))
+        .await
+        .expect("answer")
+}
+
 fn user(text: &str) -> LlmMessage {
     LlmMessage::User {
         content: text.into(),
@@ -203,21 +230,7 @@ async fn the_conversation_prefix_survives_a_question_asked_alone() {
 async fn words_come_from_the_question_alone_and_calls_from_the_conversation() {
     let tools = plan_tools();
     let p = provider(DEFAULT_LOCAL_MODEL, &tools);
-    let system = LlmMessage::System {
-        content: system_prompt(),
-    };
-    let memo = LlmMessage::System {
-        content: "Earlier in this conversation, latest last.\n\
-                  - set the volume to 40 -> volume {\"level\": 40} -> Volume set to 40%."
-            .into(),
-    };
-    let ask = async |q: &str, fallback: bool| {
-        let mut req = request(vec![system.clone(), memo.clone(), user(q)], &tools);
-        req.fallback = fallback.then(|| vec![system.clone(), user(q)]);
-        collect(p.complete_stream(&req).await.expect("stream"))
-            .await
-            .expect("answer")
-    };
+    let ask = async |q: &str, fallback: bool| ask_over_memo(&p, &tools, q, fallback).await;
     let with_memo = ask("What is the capital of France?", false).await;
     let words = ask("What is the capital of France?", true).await;
     assert!(
@@ -250,24 +263,13 @@ async fn over_a_memo_the_heard_words_are_decoded_for_the_question_alone_too() {
     let system = LlmMessage::System {
         content: system_prompt(),
     };
-    let memo = LlmMessage::System {
-        content: "Earlier in this conversation, latest last.\n\
-                  - set the volume to 40 -> volume {\"level\": 40} -> Volume set to 40%."
-            .into(),
-    };
-    let answer = async |q: &str| {
-        let mut req = request(vec![system.clone(), memo.clone(), user(q)], &tools);
-        req.fallback = Some(vec![system.clone(), user(q)]);
-        collect(p.complete_stream(&req).await.expect("stream"))
-            .await
-            .expect("answer")
-    };
+    let answer = async |q: &str| ask_over_memo(&p, &tools, q, true).await;
     let question = "What is the capital of France?";
     let plain = answer(question).await;
     // Another question in between, so the cache no longer holds these words.
     answer("Which planet is closest to the sun?").await;
     p.prewarm(
-        &[system.clone(), memo.clone()],
+        &[system, one_turn_memo()],
         &tools,
         Some("What is the capital of"),
     )

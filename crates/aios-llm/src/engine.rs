@@ -335,26 +335,6 @@ impl Engine<'_> {
         let heard = ahead.map(str::trim).filter(|h| !h.is_empty());
         let tokens = self.ahead_tokens(messages, tools, heard)?;
         let started = Instant::now();
-        if let (Some(alone), Some(_)) = (alone, heard) {
-            // The question asked alone (the fallback of the request to come) gets
-            // the heard words too, in the other sequence, in the same batches.
-            let lone = self.ahead_tokens(alone, tools, heard)?;
-            let (a, held_a) = self.place(&tokens, false, 0, None)?;
-            let (b, held_b) = self.place(&lone, false, 0, Some(a))?;
-            let parts = [(b, lone.as_slice(), held_b), (a, tokens.as_slice(), held_a)];
-            let prefilled = self.decode_rest(&parts, false, |done, total| {
-                out.send(&WorkerEvent::Progress {
-                    id: None,
-                    done,
-                    total,
-                });
-            })?;
-            return Ok(WorkerEvent::Warmed {
-                prefix_tokens: tokens.len() as u32,
-                prefill_tokens: prefilled as u32,
-                prefill_ms: started.elapsed().as_secs_f64() * 1000.0,
-            });
-        }
         // Only the system prompt alone is kept on disk: it is the same at every
         // start. A longer prefix (the agent's note of earlier turns, words heard
         // ahead) changes each turn.
@@ -371,7 +351,19 @@ impl Engine<'_> {
                 prefill_ms: started.elapsed().as_secs_f64() * 1000.0,
             });
         }
-        let (_, prefilled) = self.sync_prefix(&tokens, false, 0, |done, total| {
+        // The question asked alone (the fallback of the request to come) gets the
+        // heard words too, in the other sequence, in the same batches.
+        let lone = match (alone, heard) {
+            (Some(alone), Some(_)) => Some(self.ahead_tokens(alone, tools, heard)?),
+            _ => None,
+        };
+        let (a, held_a) = self.place(&tokens, false, 0, None)?;
+        let mut parts = vec![(a, tokens.as_slice(), held_a)];
+        if let Some(lone) = &lone {
+            let (b, held_b) = self.place(lone, false, 0, Some(a))?;
+            parts.insert(0, (b, lone.as_slice(), held_b));
+        }
+        let prefilled = self.decode_rest(&parts, false, |done, total| {
             out.send(&WorkerEvent::Progress {
                 id: None,
                 done,
