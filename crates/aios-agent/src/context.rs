@@ -98,14 +98,14 @@ pub fn fit<'a>(
     shape: Shape,
 ) -> &'a [StoredMessage] {
     if shape.memo {
-        // The memo shows the last MEMO_TURNS earlier turns a line each, whatever
-        // their size, so the history is cut by turns, not tokens: cut by tokens, the
-        // next request's one more message moved the cut into an old turn, its memo
-        // lost a line, and the prefix decoded while the person was silent did not
-        // match (the request decoded the memo again: 2.6-3.9 s on 2 cores).
-        let starts = request_starts(history);
-        let from = starts.len().saturating_sub(MEMO_TURNS + 1);
-        return &history[starts.get(from).copied().unwrap_or(0)..];
+        // The memo shows earlier turns a line each, whatever their size, so the
+        // history is cut by turns, not tokens: cut by tokens, the next request's one
+        // more message moved the cut into an old turn, its memo lost a line, and the
+        // prefix decoded while the person was silent did not match (the request
+        // decoded the memo again: 2.6-3.9 s on 2 cores). Which turns it shows is
+        // [`memo`]'s page, counted from the first request here, so nothing is cut.
+        let first = request_starts(history).first().copied().unwrap_or(0);
+        return &history[first..];
     }
     let system_tokens = estimate_tokens(system) + 150 * tools;
     let budget = window_tokens.saturating_sub(max_tokens as usize + system_tokens);
@@ -243,8 +243,22 @@ fn is_request(m: &StoredMessage) -> bool {
     m.role == Role::User && m.trust == TrustLevel::User
 }
 
-/// Turns that are over listed in the [`memo`], the latest last.
+/// Most turns that are over listed in the [`memo`], the latest last.
 pub const MEMO_TURNS: usize = 8;
+
+/// How many of the oldest turns the [`memo`] drops at once when it is full. A memo
+/// that dropped one line per turn changed from its first line on after every turn
+/// past the eighth, and the worker decoded all of it again (215-233 tokens, 4.3-4.9
+/// s on 2 cores) while the person spoke the next request, slowing whisper's final
+/// pass to 0.7 s. Dropped a page at a time, the memo grows by one line per turn
+/// for `MEMO_PAGE` turns between two such rewrites.
+pub const MEMO_PAGE: usize = 4;
+
+/// The first of `turns` earlier turns the [`memo`] shows: it moves by whole
+/// [`MEMO_PAGE`]s, so it stays put from one turn to the next but once a page.
+fn memo_from(turns: usize) -> usize {
+    turns.saturating_sub(MEMO_TURNS).div_ceil(MEMO_PAGE) * MEMO_PAGE
+}
 
 /// Opens the memo of earlier turns.
 const MEMO_HEAD: &str = "Earlier in this conversation, latest last. This is background for follow-up requests only: handle the new request on its own, and call a tool whenever it needs this computer.";
@@ -353,14 +367,15 @@ pub fn prefix(system: &str, earlier: &[StoredMessage]) -> Vec<LlmMessage> {
     out
 }
 
-/// One line per turn of `earlier` (the last [`MEMO_TURNS`]): what the person asked,
+/// One line per turn of `earlier` (the last [`MEMO_TURNS`] at most, dropped a
+/// [`MEMO_PAGE`] at a time: [`memo_from`]): what the person asked,
 /// which tools were called and how each ended. What a tool read from outside
 /// (files, pages) is never copied here, only its size: this note is a system
 /// message. The model's own words are left out too, so an apology is never a
 /// pattern to follow.
 pub fn memo(earlier: &[StoredMessage]) -> Option<String> {
     let starts = request_starts(earlier);
-    let from = starts.len().saturating_sub(MEMO_TURNS);
+    let from = memo_from(starts.len());
     let mut lines = Vec::new();
     for (k, &start) in starts.iter().enumerate().skip(from) {
         let end = starts.get(k + 1).copied().unwrap_or(earlier.len());
@@ -578,6 +593,47 @@ mod tests {
         };
         assert_eq!(note.lines().count(), 1 + MEMO_TURNS, "{note}");
         assert!(note.contains("list folder 11") && !note.contains("list folder 3\""));
+    }
+
+    #[test]
+    fn a_full_memo_drops_a_page_of_old_turns_at_once() {
+        // A long conversation, turn after turn: the memo the next request starts
+        // with, as the worker decodes it between turns.
+        let shape = Shape::for_provider("local");
+        let mut h = Vec::new();
+        let mut memos: Vec<String> = Vec::new();
+        for n in 0..24 {
+            h.extend(tool_turn(
+                &format!("open folder {n}"),
+                "3 files",
+                false,
+                "Done.",
+            ));
+            let between = prefix("sys", fit(&h, 2048, "sys", 12, 256, shape));
+            let LlmMessage::System { content } = &between[1] else {
+                panic!("no memo: {between:?}")
+            };
+            memos.push(content.clone());
+        }
+        for (n, memo) in memos.iter().enumerate() {
+            let lines = memo.lines().count() - 1;
+            assert!(lines <= MEMO_TURNS, "turn {n}: {lines} lines");
+            assert!(
+                memo.contains(&format!("open folder {n}\"")),
+                "turn {n}: {memo}"
+            );
+            if n >= MEMO_TURNS {
+                assert!(lines > MEMO_TURNS - MEMO_PAGE, "turn {n}: {lines} lines");
+            }
+        }
+        // How often the next prefix differs from the last one other than by a line
+        // added at its end (the worker then decodes all of it again).
+        let rewrites = memos
+            .windows(2)
+            .filter(|w| !w[1].starts_with(w[0].as_str()))
+            .count();
+        // 24 turns: a page dropped after the 9th, 13th, 17th and 21st.
+        assert_eq!(rewrites, 4, "{memos:#?}");
     }
 
     #[test]
