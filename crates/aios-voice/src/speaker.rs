@@ -326,6 +326,9 @@ fn run(
                     }
                 }
                 let speech = match tts.synthesize(text) {
+                    // A reply starts with its first sound, not with the voice's
+                    // lead-in of silence.
+                    Ok(s) if started != Some(utterance) => s.without_lead_in(),
                     Ok(s) => s,
                     Err(e) => {
                         events(SpeakerEvent::Failed(e.to_string()));
