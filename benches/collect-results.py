@@ -27,6 +27,8 @@ flat = {"host": socket.gethostname(), "date": datetime.date.today().isoformat(),
         "memory_gib": round(int(open("/proc/meminfo").readline().split()[1]) / 1048576, 1)}
 if (e := load("engines.json")):
     flat.update(stt_ratio=round(e["stt_ratio"], 3), tts_ratio=round(e["tts_ratio"], 3))
+    if "tts_first_sound_ratio" in e:
+        flat.update(tts_first_sound_ratio=round(e["tts_first_sound_ratio"], 3))
 
 
 def stages(prefix, st):

@@ -33,8 +33,8 @@ pub struct Speech {
 
 /// Below this a sample is the silence Piper puts before a sentence's first sound
 /// (about -54 dBFS; its first louder sample comes 34-49 ms in, measured on the
-/// joe-medium voice).
-const LEAD_IN_LEVEL: f32 = 0.002;
+/// joe-medium voice). `benches/reference.py` uses the same level.
+pub const LEAD_IN_LEVEL: f32 = 0.002;
 
 /// What is kept before the first sound, so its attack is whole.
 const LEAD_IN_KEPT_MS: u32 = 5;
@@ -43,6 +43,17 @@ impl Speech {
     /// Seconds of audio.
     pub fn seconds(&self) -> f32 {
         self.samples.len() as f32 / self.sample_rate.max(1) as f32
+    }
+
+    /// Milliseconds before the first sound (the first sample above the level
+    /// [`Speech::without_lead_in`] cuts at); the whole length when silent throughout.
+    pub fn lead_in_ms(&self) -> f32 {
+        let first = self
+            .samples
+            .iter()
+            .position(|s| s.abs() > LEAD_IN_LEVEL)
+            .unwrap_or(self.samples.len());
+        first as f32 * 1000.0 / self.sample_rate.max(1) as f32
     }
 
     /// The speech from just before its first sound: the silence the voice starts a
@@ -150,6 +161,7 @@ mod tests {
         // 5 ms at 1 kHz kept before the first sound.
         assert_eq!(s.samples.len(), 10);
         assert_eq!(s.samples[5..7], [0.01, 0.5]);
+        assert_eq!(s.lead_in_ms(), 5.0);
         // Nothing to cut: a sound at once, or silence throughout.
         assert_eq!(speech(vec![0.3, 0.0]).without_lead_in().samples, [0.3, 0.0]);
         assert_eq!(speech(vec![0.0; 8]).without_lead_in().samples.len(), 8);
