@@ -1283,6 +1283,84 @@ fn a_page_that_says_delete_is_shown_as_the_source_and_nothing_is_deleted() {
     assert_eq!(d.trust, aios_common::types::TrustLevel::WebContent);
 }
 
+#[test]
+fn text_typed_after_a_page_change_in_the_same_reply_is_not_judged_on_the_old_page() {
+    let fields = |kind: &str| {
+        (1..=2)
+            .map(|n| format!("<input type=\"{kind}\" aria-label=\"Field {n}\">"))
+            .collect::<String>()
+    };
+    let plain = common::serve_page("Sign up", &fields("text"));
+    let login = common::serve_page("Log in", &fields("password"));
+    const SECRET: &str = "hunter2-staple";
+    // One reply that opens the login page and types into a field by a ref of the
+    // page read before (e3: "Field 2", a plain text field there). When the reply is
+    // stored the plain page is still open, so judged then, the text would show.
+    let two_calls = {
+        let mut body = server::sse_data(json!({"choices": [{"index": 0, "delta": {
+            "role": "assistant", "tool_calls": [
+                {"index": 0, "id": "n2", "type": "function", "function": {
+                    "name": "navigate", "arguments": json!({"url": login}).to_string()}},
+                {"index": 1, "id": "t1", "type": "function", "function": {
+                    "name": "type_text", "arguments": json!({
+                        "element": "the second field", "target": "e3", "text": SECRET,
+                    }).to_string()}}]},
+            "finish_reason": null}]}));
+        body += &server::sse_data(
+            json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}),
+        );
+        body += "data: [DONE]\n\n";
+        Reply::sse(&body)
+    };
+    let replies = vec![
+        call("n1", "navigate", json!({"url": plain})),
+        call("r1", "read_page", json!({})),
+        text("Opened."),
+        two_calls,
+        text("I could not type it."),
+    ];
+    let mut a = Agent::start(Env::new(), replies, 20, "", &common::browser_vars());
+    let q = a.ask("open the sign-up page");
+    a.expect("Allow? [y/N]");
+    a.answer("y");
+    finish(q);
+    // The page read names e3 as a plain text field.
+    let read = &a.server.requests()[2].body;
+    assert!(read.contains("textbox \\\"Field 2\\\" [ref=e3]"), "{read}");
+
+    let q = a.ask("log me in there");
+    a.expect("Allow? [y/N]");
+    a.answer("y");
+    let card = finish(q);
+    assert!(card.contains("I could not type it."), "{card}");
+    // Judged when its turn came, on the login page, where the old ref is no
+    // element: refused unasked.
+    let entries = check_audit(&a);
+    let t = last_for(&entries, "t1");
+    assert!(!t.approved && t.result.contains("no element e3"), "{t:?}");
+    assert_eq!(a.prompts(), 2, "only the two navigations were asked");
+
+    let log = std::fs::read_to_string(a.audit()).expect("audit");
+    // The stored reply, as the model reads it back: the text redacted.
+    let context = a
+        .server
+        .requests()
+        .last()
+        .expect("the last model request")
+        .body
+        .clone();
+    let screen = a.screen.lock().expect("lock").clone();
+    for (what, text) in [
+        ("tool card", &card),
+        ("audit log", &log),
+        ("model context", &context),
+        ("agent log and prompt", &screen),
+    ] {
+        assert!(!text.contains(SECRET), "the text leaked into the {what}");
+    }
+    assert!(context.contains("[redacted]"), "{context}");
+}
+
 /// An MCP client session with `aios mcp serve` (`serve`, built before the agent
 /// took the environment), on a runtime of its own.
 fn mcp_session(
