@@ -165,6 +165,9 @@ def main():
     # Opt-in: in its one run so far the model never got the second command, though
     # the key itself reached `aios ptt key` when tried by hand (see the README).
     ap.add_argument("--key", action="store_true", help="a second command through Super+Space held")
+    ap.add_argument("--first-run", action="store_true",
+                    help="boot with no config: the agent on its defaults (the local model), the chat's welcome"
+                         " on screen; no spoken round")
     args = ap.parse_args()
 
     if os.environ.get("AIOS_QEMU_TEST_AUDIO") != "1":
@@ -198,7 +201,7 @@ def main():
     rec_t0 = time.monotonic()
 
     append = (f"{BOOT_LINE} aios.qemu-test aios.qemu-test-model=http://10.0.2.100:8080/v1 "
-              f"aios.qemu-test-hold=9")
+              f"aios.qemu-test-hold=9" + (" aios.qemu-test-first-run=1" if args.first_run else ""))
     cmd = [qemu, "-accel", "tcg", "-cpu", "max", "-m", args.memory, "-smp", "2",
            "-cdrom", args.iso, "-kernel", out("vmlinuz"), "-initrd", out("initrd.img"),
            "-append", append, "-vga", "std", "-display", "none",
@@ -250,6 +253,8 @@ def main():
                 monitor(out("mon.sock"), f"screendump {out('screen.ppm')}")
                 t["screenshot"] = time.monotonic() - started
                 shot_at = None
+            if args.first_run and "DONE" in events and "screenshot" in t:
+                break
             if reply_deadline:
                 # Done once the reply was heard and then 3 s of quiet, or at the deadline.
                 loud = loud_blocks(pcm_after(out("speaker.wav"), released_s))
@@ -302,6 +307,14 @@ def main():
         check("the dock's bar is on screen (screendump)", ok, json.dumps(info))
     else:
         check("the dock's bar is on screen (screendump)", False, "no screendump")
+    if args.first_run:
+        status = " ".join(events.get("status", []))
+        check("with no config the agent runs on the local model", "provider: local" in status, status)
+        check("aios status says there is no config yet", "none yet" in status, status)
+        words = ocr(out("screen.ppm")) if os.path.exists(out("screen.ppm")) else ""
+        check("the chat's welcome is on screen (screendump, OCR)", "local model" in words.lower(),
+              f"OCR read: {' '.join(words.split())[:400]!r}")
+        return report(args, t, checks, events)
     heard = " ".join(Model.heard).lower()
     want = args.expect_heard.lower().split()
     check("the agent sent the spoken command to the model", all(w in heard for w in want),
@@ -333,6 +346,26 @@ def main():
           all(w in reply_text.lower() for w in args.expect_said.lower().split()),
           f"heard: {reply_text!r}")
 
+    return report(args, t, checks, events)
+
+
+def ocr(ppm):
+    """The screendump's words as tesseract reads them, from a copy at twice the size
+    (the chat's 14 px text is small for it)."""
+    w, h, px = read_ppm(ppm)
+    rows = []
+    for y in range(h):
+        row = px[y * w * 3:(y + 1) * w * 3]
+        wide = b"".join(row[x:x + 3] * 2 for x in range(0, len(row), 3))
+        rows += [wide, wide]
+    big = ppm + ".2x.ppm"
+    with open(big, "wb") as f:
+        f.write(f"P6\n{w * 2} {h * 2}\n255\n".encode() + b"".join(rows))
+    r = subprocess.run(["tesseract", big, "-"], capture_output=True, text=True)
+    return r.stdout
+
+
+def report(args, t, checks, events):
     # ---- report -------------------------------------------------------------
     print("\nTiming (seconds since QEMU started, TCG on this host):")
     rows = [("serial login prompt", t.get("login")), ("test unit's first line (systemd up)", t.get("test-unit-started", t.get("binary"))),
@@ -345,7 +378,7 @@ def main():
     print("\nChecks:")
     for name, ok, detail in checks:
         print(f"  {'PASS' if ok else 'FAIL'}  {name}" + (f"  ({detail})" if detail else ""))
-    with open(out("result.json"), "w") as f:
+    with open(os.path.join(args.out, "result.json"), "w") as f:
         json.dump({"timing_s": dict(rows), "checks": [{"name": n, "ok": o, "detail": d} for n, o, d in checks],
                    "events": events}, f, indent=2)
     print(f"\nArtifacts: {args.out} (serial.log, screen.png, speaker.wav, reply.wav, result.json)")
