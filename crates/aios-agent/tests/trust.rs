@@ -936,31 +936,36 @@ fn a_wifi_password_reaches_networkmanager_and_nothing_else() {
         "{card}"
     );
 
-    let log = std::fs::read_to_string(a.audit()).expect("audit");
-    let context = a
-        .server
-        .requests()
-        .last()
-        .expect("second model request")
-        .body
-        .clone();
-    let screen = a.screen.lock().expect("lock").clone();
-    for (what, text) in [
-        ("tool card", &card),
-        ("audit log", &log),
-        ("model context", &context),
-        ("agent log and prompt", &screen),
-    ] {
-        assert!(
-            !text.contains(SECRET),
-            "the password leaked into the {what}"
-        );
-    }
+    let context = nowhere_but_the_tool(&a, SECRET, &card);
     assert!(
         context.contains("[redacted]"),
         "the model sees that a password was given, not which"
     );
     check_audit(&a);
+}
+
+/// Asserts that `secret` is in none of what a secret must stay out of: the tool
+/// card (`card`), the audit log, the model's last request and the terminal (the
+/// agent's log and prompts). Returns that last request's body.
+fn nowhere_but_the_tool(a: &Agent, secret: &str, card: &str) -> String {
+    let log = std::fs::read_to_string(a.audit()).expect("audit");
+    let context = a
+        .server
+        .requests()
+        .last()
+        .expect("a model request after the call")
+        .body
+        .clone();
+    let screen = a.screen.lock().expect("lock").clone();
+    for (what, text) in [
+        ("tool card", card),
+        ("audit log", &log),
+        ("model context", &context),
+        ("agent log and prompt", &screen),
+    ] {
+        assert!(!text.contains(secret), "the secret leaked into the {what}");
+    }
+    context
 }
 
 /// Starts the agent from a copy of its binaries in `<env>/bin`, so that a test of
@@ -1340,24 +1345,8 @@ fn text_typed_after_a_page_change_in_the_same_reply_is_not_judged_on_the_old_pag
     assert!(!t.approved && t.result.contains("no element e3"), "{t:?}");
     assert_eq!(a.prompts(), 2, "only the two navigations were asked");
 
-    let log = std::fs::read_to_string(a.audit()).expect("audit");
     // The stored reply, as the model reads it back: the text redacted.
-    let context = a
-        .server
-        .requests()
-        .last()
-        .expect("the last model request")
-        .body
-        .clone();
-    let screen = a.screen.lock().expect("lock").clone();
-    for (what, text) in [
-        ("tool card", &card),
-        ("audit log", &log),
-        ("model context", &context),
-        ("agent log and prompt", &screen),
-    ] {
-        assert!(!text.contains(SECRET), "the text leaked into the {what}");
-    }
+    let context = nowhere_but_the_tool(&a, SECRET, &card);
     assert!(context.contains("[redacted]"), "{context}");
 }
 
