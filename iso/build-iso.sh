@@ -5,12 +5,14 @@
 #
 # Natively when run as root on Debian with live-build (`apt install live-build
 # cpio`); otherwise inside Docker (an image from iso/Dockerfile) when a Docker
-# engine answers. Binaries come from iso/build-binaries.sh (portable, x86-64-v3),
-# models from `make models`, ONNX Runtime and the browser's MCP server from
+# engine answers (or always, with AIOS_ISO_DOCKER=1). Binaries come from
+# iso/build-binaries.sh (portable, x86-64-v3), models from `make models`, ONNX
+# Runtime and the browser's MCP server from
 # `make setup`. Settings (environment):
 #   AIOS_ISO_BUILD_DIR  live-build's work folder (default ~/.cache/aios/iso-build)
 #   AIOS_ISO_OUT        where the ISO goes (default iso/out/aios-amd64.iso)
 #   AIOS_MIRROR         Debian mirror (default: this machine's apt mirror)
+#   AIOS_ISO_DOCKER=1   build inside Docker even where the native build would run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -36,20 +38,36 @@ ORT=$(ls -d .local/onnxruntime/lib 2>/dev/null) || { echo "build-iso: ONNX Runti
 MCP=.local/playwright-mcp
 [ -d "$MCP/node_modules/@playwright/mcp" ] || { echo "build-iso: the browser's MCP server is missing: run \`make setup\`" >&2; exit 1; }
 
-if [ "$(id -u)" != 0 ] || ! command -v lb >/dev/null || [ ! -e /etc/debian_version ]; then
+# AIOS_ISO_DOCKER=1: Docker even where live-build would run natively (a host that
+# should not get live-build's packages, or to try the Docker path itself).
+if [ "${AIOS_ISO_DOCKER:-}" = 1 ] || [ "$(id -u)" != 0 ] || ! command -v lb >/dev/null || [ ! -e /etc/debian_version ]; then
     if [ "${AIOS_IN_DOCKER:-}" = 1 ]; then
         echo "build-iso: live-build is missing in the container" >&2
         exit 1
     fi
     if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
-        step "no native live-build here: building inside Docker (iso/Dockerfile)"
+        step "building inside Docker (iso/Dockerfile)"
         docker build -t aios-iso-build iso
-        # live-build mounts /proc and /dev/pts in its chroot: it needs --privileged.
-        # The binaries and models were made here; the container only runs live-build.
-        exec docker run --rm --privileged -e AIOS_IN_DOCKER=1 -e AIOS_ISO_BIN_DIR=/aios-bin \
-            -e AIOS_ISO_OUT=/src/iso/out/aios-amd64.iso -v "$BIN:/aios-bin:ro" \
-            -v "$ROOT:/src" -v "$HOME/.cache/aios/iso-build:/root/.cache/aios/iso-build" -w /src \
-            aios-iso-build iso/build-iso.sh
+        # live-build mounts /proc and /dev/pts in its chroot and debootstrap makes
+        # device nodes: mount and mknod, unmasked /proc, no seccomp filter. Named one
+        # by one rather than --privileged, which asks for every capability and so
+        # fails inside a container that lacks one (seen: CAP_SYS_RESOURCE, "unable
+        # to apply caps"). The binaries and models were made here; the container only
+        # runs live-build.
+        docker run --rm --cap-add SYS_ADMIN --cap-add MKNOD --security-opt seccomp=unconfined \
+            --security-opt apparmor=unconfined --security-opt systempaths=unconfined \
+            -e AIOS_IN_DOCKER=1 -e AIOS_ISO_BIN_DIR=/aios-bin -e AIOS_ISO_OUT=/src/iso/out/aios-amd64.iso \
+            -v "$BIN:/aios-bin:ro" \
+            -v "$ROOT:/src" -v "$WORK:/root/.cache/aios/iso-build" -w /src \
+            aios-iso-build iso/build-iso.sh >&2 # its own steps; its last line is its path
+        # The container wrote the ISO under its /src; name it as this host sees it.
+        if [ "$OUT" != "$ROOT/iso/out/aios-amd64.iso" ]; then
+            mkdir -p "$(dirname "$OUT")"
+            mv -f "$ROOT/iso/out/aios-amd64.iso" "$OUT"
+        fi
+        step "done: $OUT ($(du -h "$OUT" | cut -f1))"
+        echo "$OUT"
+        exit 0
     fi
     cat >&2 <<'MSG'
 build-iso: needs root on Debian with live-build and cpio (`sudo apt install live-build cpio`,
@@ -62,7 +80,12 @@ for tool in lb cpio mksquashfs xorriso; do
 done
 
 # --- live-build's folder, configured afresh every time --------------------------
-mirror=${AIOS_MIRROR:-$(sed -n 's/^URIs: *\(http[^ ]*debian\)\/*$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n1)}
+# deb822 sources (trixie, Docker's debian images) or a one-line sources.list (a
+# debootstrapped bookworm); either may be missing, which must not stop the build.
+mirror=${AIOS_MIRROR:-$({
+    sed -n 's/^URIs: *\(http[^ ]*debian\)\/*$/\1/p' /etc/apt/sources.list.d/debian.sources
+    sed -n 's/^deb *\(http[^ ]*debian\)\/* .*/\1/p' /etc/apt/sources.list
+} 2>/dev/null | head -n1 || true)}
 mirror=${mirror:-http://deb.debian.org/debian}
 security=${mirror%/debian}/debian-security
 mkdir -p "$WORK"
