@@ -113,6 +113,26 @@ def monitor(sock_path, command):
     s.close()
 
 
+def graph_later(path, after=3.0):
+    """The host PipeWire's graph a few seconds into a spoken command: each node's
+    state (running, idle, suspended) and what is linked to what, so a round that
+    heard nothing shows whether QEMU's capture stream ran and was linked to the mic."""
+    def snap():
+        with open(path, "w") as f:
+            r = subprocess.run(["pw-dump"], capture_output=True, text=True, timeout=20)
+            try:
+                for o in json.loads(r.stdout or "[]"):
+                    info = o.get("info") or {}
+                    props = info.get("props") or {}
+                    if o.get("type", "").endswith(":Node"):
+                        f.write(f"node {props.get('node.name')} ({props.get('media.class')}): {info.get('state')}\n")
+            except ValueError:
+                f.write(f"pw-dump: {r.stderr}\n")
+            r = subprocess.run(["pw-link", "-l"], capture_output=True, text=True, timeout=20)
+            f.write(f"\n$ pw-link -l\n{r.stdout}{r.stderr}")
+    threading.Timer(after, snap).start()
+
+
 def read_ppm(path):
     with open(path, "rb") as f:
         data = f.read()
@@ -165,6 +185,11 @@ def main():
     # Opt-in: in its one run so far the model never got the second command, though
     # the key itself reached `aios ptt key` when tried by hand (see the README).
     ap.add_argument("--key", action="store_true", help="a second command through Super+Space held")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="spoken rounds by `aios ptt start`/`stop` in one boot (2 tells whether a second"
+                         " press still hears the microphone)")
+    ap.add_argument("--audiodev", default="pipewire", choices=["pipewire", "pa"],
+                    help="QEMU's audio backend on the host's private PipeWire (pa: through pipewire-pulse)")
     ap.add_argument("--first-run", action="store_true",
                     help="boot with no config: the agent on its defaults (the local model), the chat's welcome"
                          " on screen; no spoken round")
@@ -202,7 +227,8 @@ def main():
 
     append = (f"{BOOT_LINE} aios.qemu-test aios.qemu-test-model=http://10.0.2.100:8080/v1 "
               f"aios.qemu-test-hold=9" + (" aios.qemu-test-first-run=1" if args.first_run else "")
-              + (" aios.qemu-test-key=1" if args.key else ""))
+              + (" aios.qemu-test-key=1" if args.key else "")
+              + (f" aios.qemu-test-rounds={args.rounds}" if args.rounds > 1 else ""))
     cmd = [qemu, "-accel", "tcg", "-cpu", "max", "-m", args.memory, "-smp", "2",
            "-cdrom", args.iso, "-kernel", out("vmlinuz"), "-initrd", out("initrd.img"),
            "-append", append, "-vga", "std", "-display", "none",
@@ -210,7 +236,7 @@ def main():
            "-nic", f"user,restrict=on,guestfwd=tcp:10.0.2.100:8080-tcp:127.0.0.1:{port}",
            # One HDA card on the host's PipeWire: the default source is the virtual
            # mic (aios-mic), the default sink the null sink (aios-speaker).
-           "-audiodev", "pipewire,id=snd0", "-device", "intel-hda", "-device", "hda-duplex,audiodev=snd0"]
+           "-audiodev", f"{args.audiodev},id=snd0", "-device", "intel-hda", "-device", "hda-duplex,audiodev=snd0"]
     log("starting QEMU: " + " ".join(cmd))
     vm = subprocess.Popen(cmd, stdout=open(out("qemu.log"), "w"),
                           stderr=subprocess.STDOUT)
@@ -222,6 +248,7 @@ def main():
     released_s = None  # when the guest released push-to-talk, in speaker.wav's time
     reply_deadline = None
     key_deadline = None  # the second command, through the Super+Space key
+    spoken = 0  # SPEAKs so far
     try:
         while time.monotonic() - started < args.timeout and vm.poll() is None:
             time.sleep(0.2)
@@ -244,7 +271,9 @@ def main():
                 if msg == "SPEAK":
                     log("playing the command into the guest's microphone")
                     subprocess.Popen(["pw-play", "--target", "aios-mic-in", args.command])
-                if msg == "RELEASED":
+                    spoken += 1
+                    graph_later(out(f"pw-speak-{spoken}.txt"))
+                if msg == "RELEASED" and released_s is None:
                     released_s = time.monotonic() - rec_t0
                     reply_deadline = time.monotonic() + 240
                 if key == "chat-up":
@@ -262,6 +291,9 @@ def main():
                 replied = any(loud) and not any(loud[-60:]) and len(loud) - max(i for i, b in enumerate(loud) if b) >= 60
                 if (replied and "DONE" in events) or time.monotonic() > reply_deadline:
                     reply_deadline = None
+                    if args.rounds > 1 and "DONE" not in events:
+                        reply_deadline = time.monotonic() + 5  # later rounds: wait for the guest's DONE
+                        continue
                     if not args.key:
                         break
                     # The same command again, this time holding Super+Space on the
@@ -273,6 +305,7 @@ def main():
                     monitor(out("mon.sock"), "sendkey meta_l-spc 12000")
                     time.sleep(0.5)
                     subprocess.Popen(["pw-play", "--target", "aios-mic-in", args.command])
+                    graph_later(out("pw-key.txt"))
                     key_deadline = time.monotonic() + 300
             # The guest reports the key service's log 240 s after its DONE (KEY-DONE).
             if key_deadline and ("KEY-DONE" in events or time.monotonic() > key_deadline):
@@ -342,10 +375,14 @@ def main():
             else:
                 reply_text = "(no host `aios` to transcribe with: cargo build --release -p aios-cli)"
             t["reply"] = first - released_s  # seconds from the release to the first reply audio
+    for n in range(2, args.rounds + 1):
+        got = Model.heard[n - 1] if len(Model.heard) >= n else ""
+        check(f"spoken round {n} (aios ptt start/stop again) sent the command again",
+              all(w in got.lower() for w in want), f"model got: {got!r}")
     if args.key:
-        second = Model.heard[1] if len(Model.heard) > 1 else ""
+        got = Model.heard[args.rounds] if len(Model.heard) > args.rounds else ""
         check("holding Super+Space (aios ptt key) sent the command again",
-              all(w in second.lower() for w in want), f"model got: {second!r}")
+              all(w in got.lower() for w in want), f"model got: {got!r}")
     check("a spoken reply reached the speakers (not silent)", loud >= 0.5, f"{loud:.1f} s above the noise floor")
     check("whisper on the host hears the reply",
           all(w in reply_text.lower() for w in args.expect_said.lower().split()),
