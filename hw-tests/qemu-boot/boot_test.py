@@ -180,7 +180,8 @@ def main():
     # Not "Paris": under TCG the first ~0.1 s of a reply is lost while the guest's
     # sink wakes up (whisper then hears "Eris is the capital of France").
     ap.add_argument("--expect-said", default="capital france")
-    ap.add_argument("--timeout", type=int, default=1500, help="seconds for the whole run")
+    ap.add_argument("--timeout", type=int, help="seconds for the whole run (default 1500; 3000 with"
+                    " --key or --rounds: whisper base under TCG took 5-6 min per command on a 2-core EPYC)")
     ap.add_argument("--memory", default="3072")
     # Opt-in: in its one run so far the model never got the second command, though
     # the key itself reached `aios ptt key` when tried by hand (see the README).
@@ -194,6 +195,8 @@ def main():
                     help="boot with no config: the agent on its defaults (the local model), the chat's welcome"
                          " on screen; no spoken round")
     args = ap.parse_args()
+    if args.timeout is None:
+        args.timeout = 3000 if args.key or args.rounds > 1 else 1500
 
     if os.environ.get("AIOS_QEMU_TEST_AUDIO") != "1":
         # Inside a private PipeWire (QEMU's sound card, the mic, the speaker).
@@ -273,9 +276,14 @@ def main():
                     subprocess.Popen(["pw-play", "--target", "aios-mic-in", args.command])
                     spoken += 1
                     graph_later(out(f"pw-speak-{spoken}.txt"))
+                if msg == "KEY-LISTENING":
+                    log("the key service listens: playing the command into the guest's microphone")
+                    subprocess.Popen(["pw-play", "--target", "aios-mic-in", args.command])
+                    graph_later(out("pw-key.txt"))
                 if msg == "RELEASED" and released_s is None:
                     released_s = time.monotonic() - rec_t0
-                    reply_deadline = time.monotonic() + 240
+                    # 10 min: whisper base under TCG took 5-6 min per command on a 2-core EPYC.
+                    reply_deadline = time.monotonic() + 600
                 if key == "chat-up":
                     shot_at = time.monotonic() + 30  # windows drawn under TCG
             seen = len(lines)
@@ -298,16 +306,14 @@ def main():
                         break
                     # The same command again, this time holding Super+Space on the
                     # virtual keyboard (labwc; `aios ptt key` reads /dev/input).
-                    log("holding Super+Space and playing the command again")
-                    # 12 s: the 2.3 s command reaches the guest's capture seconds
-                    # late under TCG. With a 6 s hold (play 1 s in), the key service
-                    # pressed and released and the agent heard nothing at all.
-                    monitor(out("mon.sock"), "sendkey meta_l-spc 12000")
-                    time.sleep(0.5)
-                    subprocess.Popen(["pw-play", "--target", "aios-mic-in", args.command])
-                    graph_later(out("pw-key.txt"))
-                    key_deadline = time.monotonic() + 300
-            # The guest reports the key service's log 240 s after its DONE (KEY-DONE).
+                    # 20 s: the press reaches the agent seconds after it is sent under
+                    # TCG; the guest says KEY-LISTENING once the microphone is open,
+                    # and only then does the host speak (a command played earlier was
+                    # lost: QEMU captures only while the guest does).
+                    log("holding Super+Space; the command follows once the guest listens")
+                    monitor(out("mon.sock"), "sendkey meta_l-spc 20000")
+                    key_deadline = time.monotonic() + 1500
+            # The guest reports the key service's log once the command was heard (KEY-DONE).
             if key_deadline and ("KEY-DONE" in events or time.monotonic() > key_deadline):
                 break
     finally:
