@@ -33,7 +33,8 @@ import zlib
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 REPLY = "Paris is the capital of France."
-REC_RATE = 16000  # the host records the guest's speakers at this rate, mono
+REC_RATE = 16000
+KEY_HOLD_AFTER_SPEECH = 10.0  # seconds Super+Space stays down after the command starts playing  # the host records the guest's speakers at this rate, mono
 BOOT_LINE = ("boot=live components quiet console=tty0 console=ttyS0,115200n8 "
              "username=user locales=C.UTF-8")
 
@@ -113,6 +114,28 @@ def monitor(sock_path, command):
     s.close()
 
 
+def qmp_keys(sock_path, down, keys=("meta_l", "spc")):
+    """Presses (down) or releases keys on the virtual keyboard through QMP's
+    input-send-event: unlike the monitor's sendkey, the release waits for the test."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(30)
+        s.connect(sock_path)
+        f = s.makefile("rw")
+        f.readline()  # the greeting
+        for cmd in ({"execute": "qmp_capabilities"},
+                    {"execute": "input-send-event", "arguments": {"events": [
+                        {"type": "key", "data": {"down": down, "key": {"type": "qcode", "data": k}}}
+                        for k in keys]}}):
+            f.write(json.dumps(cmd) + "\n")
+            f.flush()
+            while True:  # skip events until the command's answer
+                reply = json.loads(f.readline())
+                if "return" in reply or "error" in reply:
+                    break
+            if "error" in reply:
+                raise RuntimeError(f"QMP {cmd['execute']}: {reply['error']}")
+
+
 def graph_later(path, after=3.0):
     """The host PipeWire's graph a few seconds into a spoken command: each node's
     state (running, idle, suspended) and what is linked to what, so a round that
@@ -188,7 +211,7 @@ def main():
     ap.add_argument("--key", action="store_true", help="a second command through Super+Space held")
     ap.add_argument("--rounds", type=int, default=1,
                     help="spoken rounds by `aios ptt start`/`stop` in one boot (2 tells whether a second"
-                         " press still hears the microphone)")
+                         " press still hears the microphone; 0 with --key: the key's round alone)")
     ap.add_argument("--audiodev", default="pipewire", choices=["pipewire", "pa"],
                     help="QEMU's audio backend on the host's private PipeWire (pa: through pipewire-pulse)")
     ap.add_argument("--first-run", action="store_true",
@@ -231,11 +254,12 @@ def main():
     append = (f"{BOOT_LINE} aios.qemu-test aios.qemu-test-model=http://10.0.2.100:8080/v1 "
               f"aios.qemu-test-hold=9" + (" aios.qemu-test-first-run=1" if args.first_run else "")
               + (" aios.qemu-test-key=1" if args.key else "")
-              + (f" aios.qemu-test-rounds={args.rounds}" if args.rounds > 1 else ""))
+              + (f" aios.qemu-test-rounds={args.rounds}" if args.rounds != 1 else ""))
     cmd = [qemu, "-accel", "tcg", "-cpu", "max", "-m", args.memory, "-smp", "2",
            "-cdrom", args.iso, "-kernel", out("vmlinuz"), "-initrd", out("initrd.img"),
            "-append", append, "-vga", "std", "-display", "none",
            "-serial", f"file:{out('serial.log')}", "-monitor", f"unix:{out('mon.sock')},server,nowait",
+           "-qmp", f"unix:{out('qmp.sock')},server,nowait",
            "-nic", f"user,restrict=on,guestfwd=tcp:10.0.2.100:8080-tcp:127.0.0.1:{port}",
            # One HDA card on the host's PipeWire: the default source is the virtual
            # mic (aios-mic), the default sink the null sink (aios-speaker).
@@ -251,7 +275,17 @@ def main():
     released_s = None  # when the guest released push-to-talk, in speaker.wav's time
     reply_deadline = None
     key_deadline = None  # the second command, through the Super+Space key
+    key_release_at = None  # when to let go of Super+Space
     spoken = 0  # SPEAKs so far
+    def press_key():
+        # Held until the guest says its key service listens and the command has been
+        # played (QMP, not the monitor's sendkey with a fixed hold: under TCG the
+        # press reached the agent 20 s after it was sent, when a 20 s hold had ended).
+        nonlocal key_deadline
+        log("pressing Super+Space; the command follows once the guest listens")
+        qmp_keys(out("qmp.sock"), True)
+        key_deadline = time.monotonic() + 1500
+
     try:
         while time.monotonic() - started < args.timeout and vm.poll() is None:
             time.sleep(0.2)
@@ -280,6 +314,11 @@ def main():
                     log("the key service listens: playing the command into the guest's microphone")
                     subprocess.Popen(["pw-play", "--target", "aios-mic-in", args.command])
                     graph_later(out("pw-key.txt"))
+                    key_release_at = time.monotonic() + KEY_HOLD_AFTER_SPEECH
+                    if released_s is None:  # no spoken round before: the reply checks are the key's
+                        released_s = time.monotonic() - rec_t0 + KEY_HOLD_AFTER_SPEECH
+                if msg == "DONE" and args.key and args.rounds == 0:  # a run for the key alone
+                    press_key()
                 if msg == "RELEASED" and released_s is None:
                     released_s = time.monotonic() - rec_t0
                     # 10 min: whisper base under TCG took 5-6 min per command on a 2-core EPYC.
@@ -306,13 +345,14 @@ def main():
                         break
                     # The same command again, this time holding Super+Space on the
                     # virtual keyboard (labwc; `aios ptt key` reads /dev/input).
-                    # 20 s: the press reaches the agent seconds after it is sent under
-                    # TCG; the guest says KEY-LISTENING once the microphone is open,
-                    # and only then does the host speak (a command played earlier was
-                    # lost: QEMU captures only while the guest does).
-                    log("holding Super+Space; the command follows once the guest listens")
-                    monitor(out("mon.sock"), "sendkey meta_l-spc 20000")
-                    key_deadline = time.monotonic() + 1500
+                    if key_deadline is None:
+                        press_key()
+            if key_release_at and time.monotonic() > key_release_at:
+                log("releasing Super+Space")
+                qmp_keys(out("qmp.sock"), False)
+                key_release_at = None
+                if args.rounds == 0:
+                    reply_deadline = time.monotonic() + 600
             # The guest reports the key service's log once the command was heard (KEY-DONE).
             if key_deadline and ("KEY-DONE" in events or time.monotonic() > key_deadline):
                 break
