@@ -354,7 +354,10 @@ def main():
                 if args.rounds == 0:
                     reply_deadline = time.monotonic() + 600
             # The guest reports the key service's log once the command was heard (KEY-DONE).
-            if key_deadline and ("KEY-DONE" in events or time.monotonic() > key_deadline):
+            # With --rounds 0 the reply checks are the key's: wait for its reply too
+            # (KEY-DONE came 30 s after the transcript, before the reply was spoken).
+            waiting_reply = args.rounds == 0 and (reply_deadline is not None or key_release_at is not None)
+            if key_deadline and (("KEY-DONE" in events and not waiting_reply) or time.monotonic() > key_deadline):
                 break
     finally:
         if not os.path.exists(out("screen.ppm")) and vm.poll() is None:
